@@ -1,0 +1,45 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using PartitionedHosting.Partitions;
+
+namespace PartitionedHosting.Server;
+
+/// <summary>
+/// Decorates the server's transport so that each accepted connection is assigned a partition by the configured
+/// <see cref="Distribution.IConnectionDistributionPolicy"/>, before the server reads a byte of it. The partition is
+/// set on the connection as its <see cref="IPartitionFeature"/>, which every request of the connection (and every
+/// HTTP/2 stream) sees in <c>HttpContext.Features</c>; it is kept for the connection's lifetime.
+/// </summary>
+internal sealed class PartitionedConnectionListenerFactory(IConnectionListenerFactory inner, PartitionRuntime runtime)
+    : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), runtime);
+
+    public bool CanBind(EndPoint endpoint) => inner is not IConnectionListenerFactorySelector selector || selector.CanBind(endpoint);
+
+    private sealed class Listener(IConnectionListener inner, PartitionRuntime runtime) : IConnectionListener
+    {
+        private static readonly Action<object?> s_onClosed = static partition => ((Partition)partition!).OnConnectionClosed();
+
+        public EndPoint EndPoint => inner.EndPoint;
+
+        public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+        {
+            var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            if (connection is not null && runtime.IsRunning)
+            {
+                var partition = runtime.SelectPartition(connection.RemoteEndPoint);
+                connection.Features.Set<IPartitionFeature>(partition);
+                partition.OnConnectionOpened();
+                connection.ConnectionClosed.UnsafeRegister(s_onClosed, partition);
+            }
+
+            return connection;
+        }
+
+        public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+}

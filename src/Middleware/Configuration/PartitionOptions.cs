@@ -1,0 +1,13 @@
+namespace PartitionedHosting.Configuration;
+
+/// <summary>
+/// Settings of one partition that override the section-wide values of <see cref="PartitionedHostingOptions"/>.
+/// </summary>
+public sealed class PartitionOptions
+{
+    /// <summary>The partition's execution mode; when <see langword="null"/>, <see cref="PartitionedHostingOptions.Mode"/>.</summary>
+    public ExecutionMode? Mode { get; set; }
+
+    /// <summary>The partition's queue bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxQueueLength"/>.</summary>
+    public int? MaxQueueLength { get; set; }
+}

@@ -1,0 +1,121 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace PartitionedHosting.Configuration;
+
+/// <summary>
+/// Binds <see cref="PartitionedHostingOptions"/> from the <c>PartitionedHosting</c> section when the options are
+/// first asked for, so that configuration added later (a test's <c>ConfigureAppConfiguration</c>) is seen.
+/// </summary>
+/// <remarks>
+/// The configuration binder stops at the first value it cannot convert; this setup records every unreadable value
+/// and every unknown key instead, so that validation can report all of them in one message.
+/// </remarks>
+internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuration) : IConfigureOptions<PartitionedHostingOptions>
+{
+    private const string Section = PartitionedHostingDefaults.SectionName;
+    private static readonly string s_modes = string.Join(", ", Enum.GetNames<ExecutionMode>());
+
+    public void Configure(PartitionedHostingOptions options)
+    {
+        var section = configuration.GetSection(Section);
+        foreach (var child in section.GetChildren())
+        {
+            var key = $"{Section}:{child.Key}";
+            switch (child.Key.ToUpperInvariant())
+            {
+                case "PARTITIONCOUNT":
+                    if (ReadInt(child, key, options.BindingErrors, "an integer from 1 to 1024") is { } count)
+                    {
+                        options.PartitionCount = count;
+                    }
+                    break;
+                case "MODE":
+                    if (ReadMode(child, key, options.BindingErrors) is { } mode)
+                    {
+                        options.Mode = mode;
+                    }
+                    break;
+                case "CONNECTIONDISTRIBUTION":
+                    if (child.Value is { } policy)
+                    {
+                        options.ConnectionDistribution = policy;
+                    }
+                    break;
+                case "MAXQUEUELENGTH":
+                    if (ReadInt(child, key, options.BindingErrors, "an integer of 1 or more") is { } length)
+                    {
+                        options.MaxQueueLength = length;
+                    }
+                    break;
+                case "PARTITIONS":
+                    BindPartitions(child, options);
+                    break;
+                default:
+                    options.BindingErrors.Add(
+                        $"{key} is not a known setting; known settings are PartitionCount, Mode, ConnectionDistribution, MaxQueueLength, Partitions.");
+                    break;
+            }
+        }
+    }
+
+    private static void BindPartitions(IConfigurationSection partitions, PartitionedHostingOptions options)
+    {
+        foreach (var entry in partitions.GetChildren())
+        {
+            var entryKey = $"{Section}:Partitions:{entry.Key}";
+            if (!int.TryParse(entry.Key, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            {
+                options.BindingErrors.Add($"{entryKey}: '{entry.Key}' is not a partition index; use an integer from 0 to PartitionCount - 1.");
+                continue;
+            }
+
+            if (!options.Partitions.TryGetValue(index, out var partition))
+            {
+                partition = new PartitionOptions();
+                options.Partitions[index] = partition;
+            }
+
+            foreach (var setting in entry.GetChildren())
+            {
+                var key = $"{entryKey}:{setting.Key}";
+                switch (setting.Key.ToUpperInvariant())
+                {
+                    case "MODE":
+                        partition.Mode = ReadMode(setting, key, options.BindingErrors) ?? partition.Mode;
+                        break;
+                    case "MAXQUEUELENGTH":
+                        partition.MaxQueueLength = ReadInt(setting, key, options.BindingErrors, "an integer of 1 or more") ?? partition.MaxQueueLength;
+                        break;
+                    default:
+                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, MaxQueueLength.");
+                        break;
+                }
+            }
+        }
+    }
+
+    private static int? ReadInt(IConfigurationSection setting, string key, List<string> errors, string allowed)
+    {
+        if (int.TryParse(setting.Value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+
+        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {allowed}.");
+        return null;
+    }
+
+    private static ExecutionMode? ReadMode(IConfigurationSection setting, string key, List<string> errors)
+    {
+        // Enum.TryParse also accepts numbers ("1"); configuration should name the mode.
+        if (setting.Value is { } text && !text.Any(char.IsDigit) && Enum.TryParse<ExecutionMode>(text.Trim(), ignoreCase: true, out var mode))
+        {
+            return mode;
+        }
+
+        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {s_modes}.");
+        return null;
+    }
+}

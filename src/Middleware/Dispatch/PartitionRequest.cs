@@ -1,0 +1,110 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.ObjectPool;
+using PartitionedHosting.Execution;
+using PartitionedHosting.Partitions;
+
+namespace PartitionedHosting.Dispatch;
+
+/// <summary>
+/// A request on its way into a single-threaded partition: queued to the partition's thread, run there in the
+/// execution context of the server's thread (so <c>IHttpContextAccessor</c>, <c>Activity.Current</c> and logging
+/// scopes follow), and completed back to the server. Pooled: it is the only object of the hop itself.
+/// </summary>
+internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
+{
+    private static readonly ContextCallback s_run = static self => ((PartitionRequest)self!).Run();
+
+    private readonly Action _onPipelineCompleted;
+    private ObjectPool<PartitionRequest>? _pool;
+    private PartitioningMiddleware? _middleware;
+    private HttpContext? _context;
+    private Partition? _partition;
+    private ExecutionContext? _executionContext;
+    private TaskCompletionSource? _completion;
+    private Task? _pipeline;
+
+    public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
+
+    public Task Start(ObjectPool<PartitionRequest> pool, PartitioningMiddleware middleware, HttpContext context, Partition partition)
+    {
+        _pool = pool;
+        _middleware = middleware;
+        _context = context;
+        _partition = partition;
+        _executionContext = ExecutionContext.Capture();
+        var completion = _completion = new TaskCompletionSource();
+        partition.Thread!.Post(this);
+        return completion.Task;
+    }
+
+    public void Execute()
+    {
+        _partition!.OnRequestDequeued();
+        if (_executionContext is null)
+        {
+            Run();
+        }
+        else
+        {
+            ExecutionContext.Run(_executionContext, s_run, this);
+        }
+    }
+
+    public bool TryReset()
+    {
+        _middleware = null;
+        _context = null;
+        _partition = null;
+        _executionContext = null;
+        _completion = null;
+        _pipeline = null;
+        return true;
+    }
+
+    private void Run()
+    {
+        Task pipeline;
+        try
+        {
+            pipeline = _middleware!.RunInPartition(_context!, _partition!);
+        }
+        catch (Exception ex)
+        {
+            pipeline = Task.FromException(ex);
+        }
+
+        if (pipeline.IsCompleted)
+        {
+            Complete(pipeline);
+        }
+        else
+        {
+            _pipeline = pipeline;
+            pipeline.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onPipelineCompleted);
+        }
+    }
+
+    private void OnPipelineCompleted() => Complete(_pipeline!);
+
+    private void Complete(Task pipeline)
+    {
+        var completion = _completion!;
+        var partition = _partition!;
+        _pool!.Return(this);
+        partition.OnRequestCompleted();
+
+        // Without the partition's context, the server's continuation may run inline here and finish the response
+        // at once instead of being queued to the thread pool; its own awaits then resume on the thread pool, and
+        // the callbacks it runs (OnStarting, OnCompleted) come back through PartitionResponseFeature.
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            completion.TryCompleteFrom(pipeline);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+    }
+}

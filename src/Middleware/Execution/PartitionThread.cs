@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+
+namespace PartitionedHosting.Execution;
+
+/// <summary>
+/// The dedicated thread of a <see cref="ExecutionMode.SingleThreaded"/> partition: it drains one queue of work items,
+/// one at a time, with <see cref="Context"/> as its <see cref="SynchronizationContext"/>, so that continuations of
+/// awaits in the partition's code return to it.
+/// </summary>
+/// <remarks>
+/// The queue is lock-free. An idle thread sleeps on a semaphore instead of spinning: on a machine with few cores a
+/// spinning partition thread takes the core that the socket transport and the load need. A poster wakes it only when
+/// it announced that it sleeps, so a busy thread costs posters one read.
+/// </remarks>
+internal sealed class PartitionThread : IDisposable
+{
+    [ThreadStatic]
+    private static PartitionThread? t_current;
+
+    private readonly ConcurrentQueue<WorkItem> _queue = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Thread _thread;
+    private readonly Action<Exception> _onUnhandledException;
+    private int _sleeping;
+    private volatile bool _stopping;
+
+    public PartitionThread(string name, Action<Exception> onUnhandledException)
+    {
+        _onUnhandledException = onUnhandledException;
+        Context = new PartitionSynchronizationContext(this);
+        _thread = new Thread(Run) { Name = name, IsBackground = true };
+    }
+
+    public PartitionSynchronizationContext Context { get; }
+
+    public int ManagedThreadId => _thread.ManagedThreadId;
+
+    /// <summary>Whether the calling code runs on this partition's thread.</summary>
+    public bool IsCurrent => ReferenceEquals(t_current, this);
+
+    public void Start() => _thread.Start();
+
+    public void Post(SendOrPostCallback callback, object? state)
+    {
+        _queue.Enqueue(new WorkItem(callback, state));
+        Wake();
+    }
+
+    public void Post(IPartitionWorkItem item)
+    {
+        _queue.Enqueue(new WorkItem(item, null));
+        Wake();
+    }
+
+    /// <summary>Lets the thread finish what is queued, then end; waits for it up to <paramref name="timeout"/>.</summary>
+    public bool Stop(TimeSpan timeout)
+    {
+        _stopping = true;
+        Interlocked.Exchange(ref _sleeping, 0);
+        _wake.Release();
+        return IsCurrent || !_thread.IsAlive || _thread.Join(timeout);
+    }
+
+    public void Dispose()
+    {
+        Stop(TimeSpan.FromSeconds(5));
+        _wake.Dispose();
+    }
+
+    private void Wake()
+    {
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            _wake.Release();
+        }
+    }
+
+    private void Run()
+    {
+        t_current = this;
+        var threadContext = ExecutionContext.Capture()!;
+        SynchronizationContext.SetSynchronizationContext(Context);
+
+        while (true)
+        {
+            while (_queue.TryDequeue(out var item))
+            {
+                Execute(item);
+
+                // A work item must not leak what it changed on the thread into the next one.
+                ExecutionContext.Restore(threadContext);
+                if (!ReferenceEquals(SynchronizationContext.Current, Context))
+                {
+                    SynchronizationContext.SetSynchronizationContext(Context);
+                }
+            }
+
+            if (_stopping)
+            {
+                return;
+            }
+
+            // Announce the sleep (a full fence), then look again: a poster either sees the flag and wakes us, or
+            // enqueued before the flag and we see its item here.
+            Interlocked.Exchange(ref _sleeping, 1);
+            if (!_queue.IsEmpty && Interlocked.Exchange(ref _sleeping, 0) == 1)
+            {
+                continue;
+            }
+
+            _wake.Wait();
+        }
+    }
+
+    private void Execute(in WorkItem item)
+    {
+        try
+        {
+            if (item.Callback is IPartitionWorkItem workItem)
+            {
+                workItem.Execute();
+            }
+            else
+            {
+                Unsafe.As<SendOrPostCallback>(item.Callback)(item.State);
+            }
+        }
+        catch (Exception ex)
+        {
+            // Work posted here includes async void continuations that rethrow; they must not end the thread.
+            _onUnhandledException(ex);
+        }
+    }
+
+    private readonly record struct WorkItem(object Callback, object? State);
+}

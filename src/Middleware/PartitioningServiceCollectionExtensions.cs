@@ -1,0 +1,86 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using PartitionedHosting;
+using PartitionedHosting.Configuration;
+using PartitionedHosting.DependencyInjection;
+using PartitionedHosting.Dispatch;
+using PartitionedHosting.Distribution;
+using PartitionedHosting.Partitions;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the partition runtime, which partitions requests in any ASP.NET Core server.</summary>
+public static class PartitioningServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the partition runtime: partitions built from the <c>PartitionedHosting</c> configuration section, and a
+    /// middleware, first in the pipeline, that runs every request in a partition. Without the partitioned server
+    /// (under <c>TestServer</c>, or another server), each request is assigned a partition as if it were a connection.
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <param name="configurePartition">Describes the partition-local services; may be <see langword="null"/>.</param>
+    /// <returns>The application's services, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> is <see langword="null"/>.</exception>
+    /// <exception cref="InvalidOperationException">A partition-local registration is not supported.</exception>
+    public static IServiceCollection AddPartitioning(this IServiceCollection services, Action<IPartitionBuilder>? configurePartition = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+
+        services.AddOptions<PartitionedHostingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<PartitionedHostingOptions>, PartitionedHostingOptionsSetup>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PartitionedHostingOptions>, PartitionedHostingOptionsValidator>());
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, RoundRobinPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, LeastConnectionsPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, PowerOfTwoChoicesPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, ClientAddressHashPolicy>());
+        services.TryAddSingleton<ConnectionDistributionPolicyRegistry>();
+
+        GetOrAddRegistry(services);
+        services.TryAddSingleton<PartitionRuntime>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PartitionRuntimeLifecycle>());
+        services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
+
+        if (configurePartition is not null)
+        {
+            services.ConfigurePartitions(configurePartition);
+        }
+
+        return services;
+    }
+
+    /// <summary>
+    /// Adds partition-local services. Call it after <c>AddPartitionedHosting</c>, for example from a test's
+    /// <c>ConfigureTestServices</c> to replace a partition-local service while keeping one instance per partition.
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <param name="configurePartition">Describes partition-local services.</param>
+    /// <returns>The application's services, for chaining.</returns>
+    /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
+    /// <exception cref="InvalidOperationException">A partition-local registration is not supported.</exception>
+    public static IServiceCollection ConfigurePartitions(this IServiceCollection services, Action<IPartitionBuilder> configurePartition)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configurePartition);
+
+        GetOrAddRegistry(services).Add(configurePartition);
+        return services;
+    }
+
+    private static PartitionServiceRegistry GetOrAddRegistry(IServiceCollection services)
+    {
+        foreach (var descriptor in services)
+        {
+            if (descriptor.ServiceType == typeof(PartitionServiceRegistry) && descriptor.ImplementationInstance is PartitionServiceRegistry existing)
+            {
+                return existing;
+            }
+        }
+
+        var registry = new PartitionServiceRegistry(services);
+        services.AddSingleton(registry);
+        return registry;
+    }
+}

@@ -1,0 +1,35 @@
+namespace PartitionedHosting.Partitions;
+
+/// <summary>
+/// One application partition: its identity, its execution mode, its services and its current load.
+/// </summary>
+/// <remarks>
+/// Inject it in request code (endpoint parameters, controller constructors, <c>InvokeAsync</c> parameters) to learn
+/// which partition runs the request; the same object is on <c>HttpContext.Features</c> as <see cref="IPartitionFeature"/>.
+/// </remarks>
+public interface IPartitionContext
+{
+    /// <summary>The partition's index, from 0 to <see cref="PartitionCount"/> - 1.</summary>
+    int Id { get; }
+
+    /// <summary>The number of partitions in the process.</summary>
+    int PartitionCount { get; }
+
+    /// <summary>How the partition runs request code.</summary>
+    ExecutionMode Mode { get; }
+
+    /// <summary>
+    /// The partition's services: its partition-local services, and the shared ones of the application.
+    /// Create a scope from it (<c>CreateAsyncScope()</c>) for scoped services outside a request.
+    /// </summary>
+    IServiceProvider Services { get; }
+
+    /// <summary>The number of open connections assigned to the partition.</summary>
+    int ActiveConnections { get; }
+
+    /// <summary>The number of requests the partition has admitted and not yet finished.</summary>
+    int ActiveRequests { get; }
+
+    /// <summary>The number of admitted requests waiting for the partition's thread to start them.</summary>
+    int QueueLength { get; }
+}
