@@ -1,0 +1,46 @@
+using Microsoft.Extensions.Options;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>Invalid configuration stops the application before it serves, naming every problem.</summary>
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public async Task InvalidConfiguration_FailsAtStartup_WithOneMessageNamingEveryKeyAndItsAllowedValues()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["PartitionedHosting:PartitionCount"] = "0",
+            ["PartitionedHosting:Mode"] = "Fast",
+            ["PartitionedHosting:ConnectionDistribution"] = "Random",
+            ["PartitionedHosting:MaxQueueLength"] = "-1",
+            ["PartitionedHosting:Partitions:5:Mode"] = "SingleThreaded",
+            ["PartitionedHosting:PartitionCont"] = "4",
+        };
+        await using var app = KestrelTestApp.Build(settings, _ => { });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync().WaitAsync(KestrelTestApp.Timeout));
+
+        Assert.Contains("PartitionedHosting:PartitionCount = '0' is not valid; allowed values: an integer from 1 to 1024.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:Mode = 'Fast' is not valid; allowed values: FreeThreaded, SingleThreaded.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:ConnectionDistribution = 'Random' is not valid; allowed values: ClientAddressHash, LeastConnections, PowerOfTwoChoices, RoundRobin.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:MaxQueueLength = '-1' is not valid; allowed values: an integer of 1 or more.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:Partitions:5 names partition 5, which does not exist", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:PartitionCont is not a known setting", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PerPartitionMode_MixesModesInOneProcess()
+    {
+        var settings = Settings.Partitioned(3, "SingleThreaded");
+        settings["PartitionedHosting:Partitions:1:Mode"] = "FreeThreaded";
+        settings["PartitionedHosting:Partitions:2:MaxQueueLength"] = "7";
+        await using var app = await KestrelTestApp.StartAsync(settings, _ => { });
+
+        Assert.Equal(
+            [ExecutionMode.SingleThreaded, ExecutionMode.FreeThreaded, ExecutionMode.SingleThreaded],
+            app.Runtime.Partitions.Select(p => p.Mode));
+        Assert.Null(app.Runtime.Partitions[1].Thread);
+    }
+}

@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection;
+using PartitionedHosting.Partitions;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>Partition-local and shared services, as request code on real Kestrel sees them.</summary>
+public sealed class PartitionServicesTests
+{
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task LocalSingletons_DifferBetweenPartitions_SharedSingletonIsOne(string mode)
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(3, mode),
+            a => a.MapGet("/ids", (IPartitionContext partition, LocalCounter local, SharedClock shared) =>
+                $"{partition.Id} {RuntimeHelpers.GetHashCode(local)} {RuntimeHelpers.GetHashCode(shared)}"),
+            partition => partition.Services.AddSingleton<LocalCounter>(),
+            builder => builder.Services.AddSingleton<SharedClock>());
+        using var client = app.CreateClient(newConnectionPerRequest: true);
+
+        var answers = new List<string[]>();
+        for (var i = 0; i < 9; i++)
+        {
+            answers.Add((await client.GetStringAsync("/ids")).Split(' '));
+        }
+
+        var localByPartition = answers.GroupBy(a => a[0]).ToDictionary(g => g.Key, g => g.Select(a => a[1]).Distinct().ToList());
+        Assert.Equal(3, localByPartition.Count);
+        Assert.All(localByPartition.Values, ids => Assert.Single(ids));
+        Assert.Equal(3, localByPartition.Values.Select(ids => ids[0]).Distinct().Count());
+        Assert.Single(answers.Select(a => a[2]).Distinct());
+    }
+
+    [Fact]
+    public async Task ScopedServices_ComeFromThePartitionScope_AndMayDependOnLocalAndSharedSingletons()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, "SingleThreaded"),
+            a => a.MapGet("/scoped", (RequestLedger first, RequestLedger second, LocalCounter local) =>
+                $"{ReferenceEquals(first, second)} {ReferenceEquals(first.Counter, local)} {first.Clock is not null}"),
+            partition =>
+            {
+                partition.Services.AddSingleton<LocalCounter>();
+                partition.Services.AddScoped<RequestLedger>();
+            },
+            builder => builder.Services.AddSingleton<SharedClock>());
+        using var client = app.CreateClient();
+
+        Assert.Equal("True True True", await client.GetStringAsync("/scoped"));
+    }
+
+    [Fact]
+    public async Task LocalScopedServices_AreNewPerRequest_AndDisposedAfterIt()
+    {
+        var disposed = 0;
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, "SingleThreaded"),
+            a => a.MapGet("/scoped", (DisposableScoped scoped) => RuntimeHelpers.GetHashCode(scoped).ToString(CultureInfo.InvariantCulture)),
+            partition => partition.Services.AddScoped(_ => new DisposableScoped(() => Interlocked.Increment(ref disposed))));
+        using var client = app.CreateClient();
+
+        var first = await client.GetStringAsync("/scoped");
+        var second = await client.GetStringAsync("/scoped");
+
+        Assert.NotEqual(first, second);
+        await KestrelTestApp.WaitUntilAsync(() => Volatile.Read(ref disposed) == 2, "both request scopes are disposed");
+    }
+
+    [Fact]
+    public async Task ControllersAndMiddleware_ReceiveThePartitionsInstances()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, "SingleThreaded"),
+            a =>
+            {
+                a.UseMiddleware<StampingMiddleware>();
+                a.MapControllers();
+            },
+            partition => partition.Services.AddSingleton<LocalCounter>(),
+            builder => builder.Services.AddControllers().AddApplicationPart(typeof(PartitionServicesTests).Assembly));
+        using var client = app.CreateClient();
+
+        var response = await client.GetAsync("/test-controller");
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(response.Headers.GetValues("x-counter").Single(), body);
+    }
+
+    [Fact]
+    public async Task LocalService_ResolvedFromTheApplicationContainer_FailsNamingTheService()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, "FreeThreaded"),
+            _ => { },
+            partition => partition.Services.AddSingleton<LocalCounter>());
+
+        var error = Assert.Throws<InvalidOperationException>(() => app.Services.GetRequiredService<LocalCounter>());
+        Assert.Contains(typeof(LocalCounter).FullName!, error.Message, StringComparison.Ordinal);
+        Assert.Contains("partition-local", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PartitionContextServices_ResolveLocalServicesOutsideRequests()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, "FreeThreaded"),
+            _ => { },
+            partition => partition.Services.AddSingleton<LocalCounter>());
+
+        var partitions = app.Runtime.Partitions;
+        var first = partitions[0].Services.GetRequiredService<LocalCounter>();
+
+        Assert.Same(first, partitions[0].Services.GetRequiredService<LocalCounter>());
+        Assert.NotSame(first, partitions[1].Services.GetRequiredService<LocalCounter>());
+        Assert.Same(partitions[1], partitions[1].Services.GetRequiredService<IPartitionContext>());
+    }
+
+    [Fact]
+    public async Task LocalSingletons_AreDisposedAtShutdown()
+    {
+        var disposed = 0;
+        var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, "SingleThreaded"),
+            a => a.MapGet("/touch", (DisposableScoped local) => "ok"),
+            partition => partition.Services.AddSingleton(_ => new DisposableScoped(() => Interlocked.Increment(ref disposed))));
+        using (var client = app.CreateClient(newConnectionPerRequest: true))
+        {
+            await client.GetStringAsync("/touch");
+            await client.GetStringAsync("/touch");
+        }
+
+        await app.DisposeAsync();
+
+        Assert.Equal(2, disposed);
+    }
+
+    public sealed class LocalCounter
+    {
+        public int Count { get; set; }
+    }
+
+    public sealed class SharedClock;
+
+    public sealed class RequestLedger(LocalCounter counter, SharedClock clock)
+    {
+        public LocalCounter Counter => counter;
+
+        public SharedClock Clock => clock;
+    }
+
+    public sealed class DisposableScoped(Action onDispose) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            onDispose();
+            return default;
+        }
+    }
+
+    public sealed class StampingMiddleware(RequestDelegate next)
+    {
+        public Task InvokeAsync(HttpContext context, LocalCounter counter)
+        {
+            context.Response.Headers["x-counter"] = RuntimeHelpers.GetHashCode(counter).ToString(CultureInfo.InvariantCulture);
+            return next(context);
+        }
+    }
+}
+
+/// <summary>A controller whose constructor takes a partition-local service.</summary>
+[ApiController]
+[Route("test-controller")]
+public sealed class PartitionTestController(PartitionServicesTests.LocalCounter counter) : ControllerBase
+{
+    [HttpGet]
+    public string Get() => RuntimeHelpers.GetHashCode(counter).ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,112 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using PartitionedHosting;
+using PartitionedHosting.Partitions;
+
+namespace PartitionedHosting.Tests.Infrastructure;
+
+/// <summary>
+/// A partitioned application on real Kestrel, bound to 127.0.0.1 on an ephemeral port, for functional tests with
+/// real clients. Every wait it offers is bounded.
+/// </summary>
+internal sealed class KestrelTestApp : IAsyncDisposable
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private readonly WebApplication _app;
+
+    private KestrelTestApp(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    public Uri Address { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public PartitionRuntime Runtime => _app.Services.GetRequiredService<PartitionRuntime>();
+
+    public static async Task<KestrelTestApp> StartAsync(
+        IDictionary<string, string?> settings,
+        Action<WebApplication> map,
+        Action<IPartitionBuilder>? configurePartition = null,
+        Action<WebApplicationBuilder>? configure = null,
+        HttpProtocols protocols = HttpProtocols.Http1)
+    {
+        var app = Build(settings, map, configurePartition, configure, protocols);
+        await app.StartAsync().WaitAsync(Timeout);
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new KestrelTestApp(app, new Uri(address));
+    }
+
+    public static WebApplication Build(
+        IDictionary<string, string?> settings,
+        Action<WebApplication> map,
+        Action<IPartitionBuilder>? configurePartition = null,
+        Action<WebApplicationBuilder>? configure = null,
+        HttpProtocols protocols = HttpProtocols.Http1)
+    {
+        // Development turns on the container's scope and build validation, which partitions must pass too.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddFilter("PartitionedHosting", LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = protocols));
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        builder.AddPartitionedHosting(configurePartition);
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        map(app);
+        return app;
+    }
+
+    /// <summary>A client on one keep-alive connection, or on a new connection for every request.</summary>
+    public HttpClient CreateClient(bool newConnectionPerRequest = false, Version? version = null)
+    {
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1, PooledConnectionLifetime = System.Threading.Timeout.InfiniteTimeSpan };
+        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = Timeout };
+        client.DefaultRequestHeaders.ConnectionClose = newConnectionPerRequest;
+        if (version is not null)
+        {
+            client.DefaultRequestVersion = version;
+            client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        return client;
+    }
+
+    public Task StopAsync() => _app.StopAsync().WaitAsync(Timeout);
+
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(Timeout);
+        await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds, failing the test after <see cref="Timeout"/>.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+namespace PartitionedHosting.Tests.Infrastructure;
+
+/// <summary>Builds <c>PartitionedHosting</c> configuration for a test.</summary>
+internal static class Settings
+{
+    public static Dictionary<string, string?> Partitioned(int partitionCount, string mode, string distribution = "RoundRobin", int? maxQueueLength = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["PartitionedHosting:PartitionCount"] = partitionCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["PartitionedHosting:Mode"] = mode,
+            ["PartitionedHosting:ConnectionDistribution"] = distribution,
+        };
+        if (maxQueueLength is { } length)
+        {
+            settings["PartitionedHosting:MaxQueueLength"] = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return settings;
+    }
+}

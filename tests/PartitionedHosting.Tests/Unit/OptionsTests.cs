@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+using PartitionedHosting.Configuration;
+using PartitionedHosting.Distribution;
+
+namespace PartitionedHosting.Tests.Unit;
+
+public sealed class OptionsTests
+{
+    private static readonly ConnectionDistributionPolicyRegistry s_policies = new(
+        [new RoundRobinPolicy(), new LeastConnectionsPolicy(), new PowerOfTwoChoicesPolicy(), new ClientAddressHashPolicy()]);
+
+    private static PartitionedHostingOptions Bind(Dictionary<string, string?> settings)
+    {
+        var options = new PartitionedHostingOptions();
+        new PartitionedHostingOptionsSetup(new ConfigurationBuilder().AddInMemoryCollection(settings).Build()).Configure(options);
+        return options;
+    }
+
+    private static ValidateOptionsResult Validate(PartitionedHostingOptions options) =>
+        new PartitionedHostingOptionsValidator(s_policies).Validate(Options.DefaultName, options);
+
+    [Fact]
+    public void Defaults_AreTheDocumentedOnes()
+    {
+        var options = new PartitionedHostingOptions();
+
+        Assert.Equal(Environment.ProcessorCount, options.PartitionCount);
+        Assert.Equal(ExecutionMode.FreeThreaded, options.Mode);
+        Assert.Equal("RoundRobin", options.ConnectionDistribution);
+        Assert.Equal(1024, options.MaxQueueLength);
+        Assert.Empty(options.Partitions);
+        Assert.True(Validate(options).Succeeded);
+    }
+
+    [Fact]
+    public void Binding_ReadsEverySetting_CaseInsensitively()
+    {
+        var options = Bind(new()
+        {
+            ["PartitionedHosting:PartitionCount"] = "3",
+            ["PartitionedHosting:mode"] = "singlethreaded",
+            ["PartitionedHosting:ConnectionDistribution"] = "leastconnections",
+            ["PartitionedHosting:MaxQueueLength"] = "10",
+            ["PartitionedHosting:Partitions:2:Mode"] = "FreeThreaded",
+            ["PartitionedHosting:Partitions:2:MaxQueueLength"] = "5",
+        });
+
+        Assert.True(Validate(options).Succeeded);
+        Assert.Equal(3, options.PartitionCount);
+        Assert.Equal(ExecutionMode.SingleThreaded, options.GetMode(0));
+        Assert.Equal(ExecutionMode.FreeThreaded, options.GetMode(2));
+        Assert.Equal(10, options.GetMaxQueueLength(0));
+        Assert.Equal(5, options.GetMaxQueueLength(2));
+    }
+
+    [Fact]
+    public void Validation_ReportsEveryProblemAtOnce()
+    {
+        var options = Bind(new()
+        {
+            ["PartitionedHosting:PartitionCount"] = "many",
+            ["PartitionedHosting:Mode"] = "1",
+            ["PartitionedHosting:MaxQueueLength"] = "0",
+            ["PartitionedHosting:Partitions:x:Mode"] = "FreeThreaded",
+            ["PartitionedHosting:Partitions:0:Speed"] = "11",
+            ["PartitionedHosting:Partitions:0:MaxQueueLength"] = "-3",
+        });
+
+        var result = Validate(options);
+
+        Assert.Equal(
+            [
+                "PartitionedHosting:MaxQueueLength = '0' is not valid; allowed values: an integer of 1 or more.",
+                "PartitionedHosting:Mode = '1' is not valid; allowed values: FreeThreaded, SingleThreaded.",
+                "PartitionedHosting:PartitionCount = 'many' is not valid; allowed values: an integer from 1 to 1024.",
+                "PartitionedHosting:Partitions:0:MaxQueueLength = '-3' is not valid; allowed values: an integer of 1 or more.",
+                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, MaxQueueLength.",
+                "PartitionedHosting:Partitions:x: 'x' is not a partition index; use an integer from 0 to PartitionCount - 1.",
+            ],
+            result.Failures!.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void DuplicatePolicyNames_FailNamingBothTypes()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => new ConnectionDistributionPolicyRegistry([new RoundRobinPolicy(), new RoundRobinPolicy()]));
+
+        Assert.Contains("'RoundRobin'", error.Message, StringComparison.Ordinal);
+    }
+}
