@@ -1,3 +1,4 @@
+using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using WebApi;
 
@@ -10,6 +11,7 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.AddPartitionedHosting(partition =>
 {
     partition.Services.AddSingleton<PartitionStats>();
+    partition.Services.AddSingleton<CounterStore>();
 });
 
 var app = builder.Build();
@@ -23,6 +25,24 @@ app.MapGet("/partition", (IPartitionContext partition, PartitionStats stats, Tim
         stats.InstanceId,
         stats.CountRequest(),
         time.GetUtcNow()));
+
+// Keyed endpoints: every request for a key runs on the partition that owns it, so the store needs no lock.
+app.MapPost("/counters/{key}", (string key, CounterStore store, IPartitionContext partition) =>
+    new Counter(key, store.Increment(key), partition.Id))
+    .WithPartitionKey("key");
+
+app.MapGet("/counters/{key}", (string key, CounterStore store, IPartitionContext partition) =>
+    new Counter(key, store.Get(key), partition.Id))
+    .WithPartitionKey("key");
+
+// A fan-out: each partition sums its own counters, on its own thread.
+app.MapGet("/counters", async (IPartitionInvoker partitions, CancellationToken cancellationToken) =>
+{
+    var counters = await partitions.InvokeAllAsync(
+        (partition, _) => Task.FromResult(partition.Services.GetRequiredService<CounterStore>().Snapshot(partition.Id)),
+        cancellationToken);
+    return new CounterTotals(counters.Sum(c => c.Total), counters);
+});
 
 app.Run();
 

@@ -2,7 +2,10 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Routing;
 using PartitionedHosting;
+using PartitionedHosting.Affinity;
+using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Dispatch;
@@ -37,11 +40,18 @@ public static class PartitioningServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, PowerOfTwoChoicesPolicy>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, ClientAddressHashPolicy>());
         services.TryAddSingleton<ConnectionDistributionPolicyRegistry>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPartitionKeyPolicy, JumpHashKeyPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPartitionKeyPolicy, RendezvousKeyPolicy>());
+        services.TryAddSingleton<PartitionKeyPolicyRegistry>();
+        services.TryAddSingleton(TimeProvider.System);
 
         GetOrAddRegistry(services);
         services.TryAddSingleton<PartitionRuntime>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PartitionRuntimeLifecycle>());
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
+        services.TryAddSingleton<AffinityDispatcher>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, PartitionAffinityMatcherPolicy>());
+        services.TryAddSingleton<IPartitionInvoker, PartitionInvoker>();
 
         if (configurePartition is not null)
         {

@@ -10,4 +10,7 @@ public sealed class PartitionOptions
 
     /// <summary>The partition's queue bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxQueueLength"/>.</summary>
     public int? MaxQueueLength { get; set; }
+
+    /// <summary>The partition's concurrency bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxConcurrentRequests"/>.</summary>
+    public int? MaxConcurrentRequests { get; set; }
 }

@@ -15,5 +15,9 @@ internal static class PartitionedHostingDefaults
 
     public static int PartitionCount => Environment.ProcessorCount;
 
+    public const Affinity.PartitionKeyFailure KeyFailure = Affinity.PartitionKeyFailure.BadRequest;
+
+    public static string KeyPolicy => Affinity.PartitionKeyPolicies.JumpHash;
+
     public static string ConnectionDistribution => Distribution.ConnectionDistributionPolicies.RoundRobin;
 }

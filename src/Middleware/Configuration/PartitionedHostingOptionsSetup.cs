@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using PartitionedHosting.Affinity;
 
 namespace PartitionedHosting.Configuration;
 
@@ -15,7 +16,8 @@ namespace PartitionedHosting.Configuration;
 internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuration) : IConfigureOptions<PartitionedHostingOptions>
 {
     private const string Section = PartitionedHostingDefaults.SectionName;
-    private static readonly string s_modes = string.Join(", ", Enum.GetNames<ExecutionMode>());
+    private const string KnownSettings =
+        "PartitionCount, Mode, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, Partitions";
 
     public void Configure(PartitionedHostingOptions options)
     {
@@ -32,7 +34,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     }
                     break;
                 case "MODE":
-                    if (ReadMode(child, key, options.BindingErrors) is { } mode)
+                    if (ReadEnum<ExecutionMode>(child, key, options.BindingErrors) is { } mode)
                     {
                         options.Mode = mode;
                     }
@@ -49,12 +51,27 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                         options.MaxQueueLength = length;
                     }
                     break;
+                case "MAXCONCURRENTREQUESTS":
+                    options.MaxConcurrentRequests = ReadInt(child, key, options.BindingErrors, "an integer of 1 or more") ?? options.MaxConcurrentRequests;
+                    break;
+                case "MAXQUEUEWAIT":
+                    options.MaxQueueWait = ReadDuration(child, key, options.BindingErrors) ?? options.MaxQueueWait;
+                    break;
+                case "KEYPOLICY":
+                    options.KeyPolicy = child.Value ?? options.KeyPolicy;
+                    break;
+                case "KEYFAILURE":
+                    options.KeyFailure = ReadEnum<PartitionKeyFailure>(child, key, options.BindingErrors) ?? options.KeyFailure;
+                    break;
+                case "KEYS":
+                    BindKeys(child, options);
+                    break;
                 case "PARTITIONS":
                     BindPartitions(child, options);
                     break;
                 default:
                     options.BindingErrors.Add(
-                        $"{key} is not a known setting; known settings are PartitionCount, Mode, ConnectionDistribution, MaxQueueLength, Partitions.");
+                        $"{key} is not a known setting; known settings are {KnownSettings}.");
                     break;
             }
         }
@@ -83,13 +100,16 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                 switch (setting.Key.ToUpperInvariant())
                 {
                     case "MODE":
-                        partition.Mode = ReadMode(setting, key, options.BindingErrors) ?? partition.Mode;
+                        partition.Mode = ReadEnum<ExecutionMode>(setting, key, options.BindingErrors) ?? partition.Mode;
                         break;
                     case "MAXQUEUELENGTH":
                         partition.MaxQueueLength = ReadInt(setting, key, options.BindingErrors, "an integer of 1 or more") ?? partition.MaxQueueLength;
                         break;
+                    case "MAXCONCURRENTREQUESTS":
+                        partition.MaxConcurrentRequests = ReadInt(setting, key, options.BindingErrors, "an integer of 1 or more") ?? partition.MaxConcurrentRequests;
+                        break;
                     default:
-                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, MaxQueueLength.");
+                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, MaxQueueLength, MaxConcurrentRequests.");
                         break;
                 }
             }
@@ -107,15 +127,57 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
         return null;
     }
 
-    private static ExecutionMode? ReadMode(IConfigurationSection setting, string key, List<string> errors)
+    private static TEnum? ReadEnum<TEnum>(IConfigurationSection setting, string key, List<string> errors)
+        where TEnum : struct, Enum
     {
-        // Enum.TryParse also accepts numbers ("1"); configuration should name the mode.
-        if (setting.Value is { } text && !text.Any(char.IsDigit) && Enum.TryParse<ExecutionMode>(text.Trim(), ignoreCase: true, out var mode))
+        // Enum.TryParse also accepts numbers ("1"); configuration should name the value.
+        if (setting.Value is { } text && !text.Any(char.IsDigit) && Enum.TryParse<TEnum>(text.Trim(), ignoreCase: true, out var value))
         {
-            return mode;
+            return value;
         }
 
-        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {s_modes}.");
+        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<TEnum>())}.");
         return null;
+    }
+
+    private static TimeSpan? ReadDuration(IConfigurationSection setting, string key, List<string> errors)
+    {
+        if (TimeSpan.TryParse(setting.Value, CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+
+        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
+        return null;
+    }
+
+    private static void BindKeys(IConfigurationSection keys, PartitionedHostingOptions options)
+    {
+        foreach (var entry in keys.GetChildren())
+        {
+            var entryKey = $"{Section}:Keys:{entry.Key}";
+            var declared = new PartitionKeyOptions();
+            foreach (var setting in entry.GetChildren())
+            {
+                var key = $"{entryKey}:{setting.Key}";
+                switch (setting.Key.ToUpperInvariant())
+                {
+                    case "PATTERN":
+                        declared.Pattern = setting.Value ?? "";
+                        break;
+                    case "SOURCE":
+                        declared.Source = ReadEnum<PartitionKeySource>(setting, key, options.BindingErrors) ?? declared.Source;
+                        break;
+                    case "NAME":
+                        declared.Name = setting.Value ?? "";
+                        break;
+                    default:
+                        options.BindingErrors.Add($"{key} is not a known key setting; known settings are Pattern, Source, Name.");
+                        break;
+                }
+            }
+
+            options.Keys.Add(declared);
+        }
     }
 }

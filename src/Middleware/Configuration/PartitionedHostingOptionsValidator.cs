@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using PartitionedHosting.Affinity;
 using PartitionedHosting.Distribution;
 
 namespace PartitionedHosting.Configuration;
@@ -6,7 +7,8 @@ namespace PartitionedHosting.Configuration;
 /// <summary>
 /// Validates <see cref="PartitionedHostingOptions"/> as a whole and reports every problem at once.
 /// </summary>
-internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionPolicyRegistry policies) : IValidateOptions<PartitionedHostingOptions>
+internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionPolicyRegistry policies, PartitionKeyPolicyRegistry keyPolicies)
+    : IValidateOptions<PartitionedHostingOptions>
 {
     private const string Section = PartitionedHostingDefaults.SectionName;
 
@@ -35,6 +37,40 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             errors.Add($"{Section}:MaxQueueLength = '{options.MaxQueueLength}' is not valid; allowed values: an integer of 1 or more.");
         }
 
+        if (options.MaxConcurrentRequests is < 1)
+        {
+            errors.Add($"{Section}:MaxConcurrentRequests = '{options.MaxConcurrentRequests}' is not valid; allowed values: an integer of 1 or more.");
+        }
+
+        if (options.MaxQueueWait is { } wait && wait <= TimeSpan.Zero)
+        {
+            errors.Add($"{Section}:MaxQueueWait = '{wait}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
+        }
+
+        if (!keyPolicies.Contains(options.KeyPolicy))
+        {
+            errors.Add($"{Section}:KeyPolicy = '{options.KeyPolicy}' is not valid; allowed values: {string.Join(", ", keyPolicies.Names)}.");
+        }
+
+        if (!Enum.IsDefined(options.KeyFailure))
+        {
+            errors.Add($"{Section}:KeyFailure = '{options.KeyFailure}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<PartitionKeyFailure>())}.");
+        }
+
+        for (var i = 0; i < options.Keys.Count; i++)
+        {
+            var declared = options.Keys[i];
+            if (!declared.Pattern.StartsWith('/'))
+            {
+                errors.Add($"{Section}:Keys:{i}:Pattern = '{declared.Pattern}' is not valid; allowed values: a route pattern starting with '/', as the endpoint is mapped.");
+            }
+
+            if (string.IsNullOrWhiteSpace(declared.Name))
+            {
+                errors.Add($"{Section}:Keys:{i}:Name is missing; allowed values: the name of the route value, header, query value or claim that holds the key.");
+            }
+        }
+
         foreach (var (index, partition) in options.Partitions.OrderBy(p => p.Key))
         {
             var key = $"{Section}:Partitions:{index}";
@@ -46,6 +82,11 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             if (partition.Mode is { } mode && !Enum.IsDefined(mode))
             {
                 errors.Add($"{key}:Mode = '{mode}' is not valid; allowed values: {modes}.");
+            }
+
+            if (partition.MaxConcurrentRequests is < 1)
+            {
+                errors.Add($"{key}:MaxConcurrentRequests = '{partition.MaxConcurrentRequests}' is not valid; allowed values: an integer of 1 or more.");
             }
 
             if (partition.MaxQueueLength is < 1)

@@ -24,6 +24,7 @@ internal sealed class PartitionServiceProvider :
     private IServiceProvider? _application;
     private IServiceScope? _localScope;
     private IServiceProvider? _requestServices;
+    private PartitionServiceProvider? _sameRequest;
 
     /// <summary>The partition's services outside any scope.</summary>
     public PartitionServiceProvider(PartitionContainer container)
@@ -53,13 +54,26 @@ internal sealed class PartitionServiceProvider :
         _scoped = true;
     }
 
+    /// <summary>The services of the same request in another partition: same application scope, that partition's own services.</summary>
+    private PartitionServiceProvider(PartitionContainer container, PartitionServiceProvider sameRequest)
+    {
+        _container = container;
+        _httpContext = sameRequest._httpContext;
+        _sameRequest = sameRequest;
+        _scoped = true;
+    }
+
     IServiceProvider IServiceProvidersFeature.RequestServices
     {
         get => _requestServices ?? this;
         set => _requestServices = value;
     }
 
-    private IServiceProvider Application => _application ??= _applicationFeature?.RequestServices ?? CreateApplicationScope();
+    private IServiceProvider Application =>
+        _application ??= _sameRequest?.Application ?? _applicationFeature?.RequestServices ?? CreateApplicationScope();
+
+    /// <summary>The request's services as another partition sees them, for a request that moves there.</summary>
+    public PartitionServiceProvider ForPartition(PartitionContainer container) => new(container, this);
 
     public object? GetService(Type serviceType)
     {

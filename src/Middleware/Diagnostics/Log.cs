@@ -28,4 +28,7 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "Partition runtime stopped: request answered 503.")]
     public static partial void RejectedAfterStop(ILogger logger);
+
+    [LoggerMessage(9, LogLevel.Debug, "Partition {PartitionId}: partition key ({KeySource} '{KeyName}') is {KeyStatus}; {KeyFailure}.")]
+    public static partial void PartitionKeyFailed(ILogger logger, int partitionId, Affinity.PartitionKeySource keySource, string keyName, Affinity.PartitionKeyStatus keyStatus, Affinity.PartitionKeyFailure keyFailure);
 }

@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.Execution;
@@ -22,15 +23,19 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
     private ExecutionContext? _executionContext;
     private TaskCompletionSource? _completion;
     private Task? _pipeline;
+    private RateLimitLease? _lease;
+    private long _enqueuedAt;
 
     public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
 
-    public Task Start(ObjectPool<PartitionRequest> pool, PartitioningMiddleware middleware, HttpContext context, Partition partition)
+    public Task Start(ObjectPool<PartitionRequest> pool, PartitioningMiddleware middleware, HttpContext context, Partition partition, RateLimitLease? lease)
     {
         _pool = pool;
         _middleware = middleware;
         _context = context;
         _partition = partition;
+        _lease = lease;
+        _enqueuedAt = partition.MaxQueueWait is null ? 0 : partition.Runtime.TimeProvider.GetTimestamp();
         _executionContext = ExecutionContext.Capture();
         var completion = _completion = new TaskCompletionSource();
         partition.Thread!.Post(this);
@@ -58,6 +63,7 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         _executionContext = null;
         _completion = null;
         _pipeline = null;
+        _lease = null;
         return true;
     }
 
@@ -66,7 +72,10 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         Task pipeline;
         try
         {
-            pipeline = _middleware!.RunInPartition(_context!, _partition!);
+            // A request that waited longer than the partition allows is answered at once: its client may be gone.
+            pipeline = _enqueuedAt != 0 && _partition!.Runtime.TimeProvider.GetElapsedTime(_enqueuedAt) > _partition.MaxQueueWait
+                ? PartitionResponses.ServiceUnavailable(_context!)
+                : _middleware!.RunInPartition(_context!, _partition!);
         }
         catch (Exception ex)
         {
@@ -90,8 +99,9 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
     {
         var completion = _completion!;
         var partition = _partition!;
+        var lease = _lease;
         _pool!.Return(this);
-        partition.OnRequestCompleted();
+        partition.OnRequestCompleted(lease);
 
         // Without the partition's context, the server's continuation may run inline here and finish the response
         // at once instead of being queued to the thread pool; its own awaits then resume on the thread pool, and

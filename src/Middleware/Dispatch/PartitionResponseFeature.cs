@@ -13,6 +13,9 @@ internal sealed class PartitionResponseFeature(IHttpResponseFeature inner, Parti
 {
     private static readonly Func<object, Task> s_invoke = static state => ((Callback)state).Invoke();
 
+    /// <summary>The server's own response feature.</summary>
+    public IHttpResponseFeature Inner => inner;
+
     public int StatusCode { get => inner.StatusCode; set => inner.StatusCode = value; }
 
     public string? ReasonPhrase { get => inner.ReasonPhrase; set => inner.ReasonPhrase = value; }

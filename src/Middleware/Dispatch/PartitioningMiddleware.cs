@@ -1,10 +1,7 @@
-using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
-using Microsoft.Net.Http.Headers;
-using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Partitions;
@@ -18,8 +15,6 @@ namespace PartitionedHosting.Dispatch;
 /// </summary>
 internal sealed class PartitioningMiddleware
 {
-    private static readonly string s_retryAfter = PartitionedHostingDefaults.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-
     // Enough for the requests that are between their hop in and their completion at once under heavy load.
     private const int MaxPooledRequests = 1024;
 
@@ -41,7 +36,7 @@ internal sealed class PartitioningMiddleware
         if (!_runtime.IsRunning)
         {
             Log.RejectedAfterStop(_logger);
-            return Reject(context);
+            return PartitionResponses.ServiceUnavailable(context);
         }
 
         if (context.Features.Get<IPartitionFeature>()?.Partition is not Partition partition || partition.Runtime != _runtime)
@@ -50,15 +45,41 @@ internal sealed class PartitioningMiddleware
             context.Features.Set<IPartitionFeature>(partition);
         }
 
-        if (!partition.TryAdmitRequest())
+        var admission = partition.AdmitAsync(context.RequestAborted);
+        return admission.IsCompletedSuccessfully
+            ? Dispatch(context, partition, admission.Result)
+            : DispatchWhenAdmittedAsync(context, partition, admission);
+    }
+
+    /// <summary>Installs the partition's services (and, single-threaded, its response callbacks) on the request.</summary>
+    internal static void EnterPartition(HttpContext context, Partition partition)
+    {
+        var features = context.Features;
+        features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
+        if (partition.Thread is not null)
+        {
+            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(features.GetRequiredFeature<IHttpResponseFeature>(), partition));
+        }
+    }
+
+    /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
+    internal Task RunInPartition(HttpContext context, Partition partition)
+    {
+        EnterPartition(context, partition);
+        return _next(context);
+    }
+
+    private Task Dispatch(HttpContext context, Partition partition, PartitionAdmission admission)
+    {
+        if (!admission.IsAdmitted)
         {
             Log.QueueFull(_logger, partition.Id, partition.QueueLength);
-            return Reject(context);
+            return PartitionResponses.ServiceUnavailable(context);
         }
 
         if (partition.Thread is not null)
         {
-            return _requests.Get().Start(_requests, this, context, partition);
+            return _requests.Get().Start(_requests, this, context, partition, admission.Lease);
         }
 
         Task pipeline;
@@ -68,33 +89,23 @@ internal sealed class PartitioningMiddleware
         }
         catch
         {
-            partition.OnRequestCompleted();
+            partition.OnRequestCompleted(admission.Lease);
             throw;
         }
 
         if (pipeline.IsCompleted)
         {
-            partition.OnRequestCompleted();
+            partition.OnRequestCompleted(admission.Lease);
             return pipeline;
         }
 
-        return AwaitFreeThreaded(pipeline, partition);
+        return AwaitFreeThreaded(pipeline, partition, admission);
     }
 
-    /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
-    internal Task RunInPartition(HttpContext context, Partition partition)
-    {
-        var features = context.Features;
-        features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
-        if (partition.Thread is not null)
-        {
-            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(features.GetRequiredFeature<IHttpResponseFeature>(), partition));
-        }
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, Partition partition, ValueTask<PartitionAdmission> admission) =>
+        await Dispatch(context, partition, await admission.ConfigureAwait(false)).ConfigureAwait(false);
 
-        return _next(context);
-    }
-
-    private static async Task AwaitFreeThreaded(Task pipeline, Partition partition)
+    private static async Task AwaitFreeThreaded(Task pipeline, Partition partition, PartitionAdmission admission)
     {
         try
         {
@@ -102,16 +113,7 @@ internal sealed class PartitioningMiddleware
         }
         finally
         {
-            partition.OnRequestCompleted();
+            partition.OnRequestCompleted(admission.Lease);
         }
-    }
-
-    private static Task Reject(HttpContext context)
-    {
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-        response.Headers[HeaderNames.RetryAfter] = s_retryAfter;
-        response.Headers.CacheControl = "no-store";
-        return Task.CompletedTask;
     }
 }

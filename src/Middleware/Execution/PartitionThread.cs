@@ -36,6 +36,9 @@ internal sealed class PartitionThread : IDisposable
 
     public int ManagedThreadId => _thread.ManagedThreadId;
 
+    /// <summary>The partition thread the calling code runs on, if any.</summary>
+    public static PartitionThread? Current => t_current;
+
     /// <summary>Whether the calling code runs on this partition's thread.</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
 

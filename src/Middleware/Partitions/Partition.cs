@@ -1,3 +1,5 @@
+using System.Threading.RateLimiting;
+using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Execution;
 
@@ -11,20 +13,32 @@ namespace PartitionedHosting.Partitions;
 internal sealed class Partition : IPartitionContext, IPartitionFeature
 {
     private readonly int _maxQueueLength;
+    private readonly ConcurrencyLimiter? _limiter;
     private int _activeConnections;
     private int _activeRequests;
     private int _queueLength;
     private int _draining;
     private TaskCompletionSource? _idle;
 
-    public Partition(PartitionRuntime runtime, int id, int partitionCount, ExecutionMode mode, int maxQueueLength, Action<Partition, Exception> onUnhandledException)
+    public Partition(PartitionRuntime runtime, int id, int partitionCount, PartitionedHostingOptions options, Action<Partition, Exception> onUnhandledException)
     {
         Runtime = runtime;
         Id = id;
         PartitionCount = partitionCount;
-        Mode = mode;
-        _maxQueueLength = maxQueueLength;
-        if (mode == ExecutionMode.SingleThreaded)
+        Mode = options.GetMode(id);
+        _maxQueueLength = options.GetMaxQueueLength(id);
+        MaxQueueWait = options.MaxQueueWait;
+        if (options.GetMaxConcurrentRequests(id) is { } limit)
+        {
+            _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
+            {
+                PermitLimit = limit,
+                QueueLimit = _maxQueueLength,
+                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            });
+        }
+
+        if (Mode == ExecutionMode.SingleThreaded)
         {
             Thread = new PartitionThread($"Partition {id}", ex => onUnhandledException(this, ex));
         }
@@ -43,6 +57,9 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     public PartitionContainer Container { get; set; } = null!;
 
+    /// <summary>The longest a request may wait for this partition; <see langword="null"/> for no limit.</summary>
+    public TimeSpan? MaxQueueWait { get; }
+
     public IServiceProvider Services => Container.Services;
 
     public int ActiveConnections => Volatile.Read(ref _activeConnections);
@@ -59,7 +76,7 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     /// <summary>
     /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with
-    /// <see cref="OnRequestCompleted"/>; on a single-threaded partition it also holds a place in the queue until
+    /// <see cref="OnRequestCompleted()"/>; on a single-threaded partition it also holds a place in the queue until
     /// <see cref="OnRequestDequeued"/>.
     /// </summary>
     public bool TryAdmitRequest()
@@ -77,7 +94,73 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
         return true;
     }
 
+    /// <summary>
+    /// Admits a request: a place in the queue (see <see cref="TryAdmitRequest"/>), then, when the partition bounds
+    /// its concurrent requests, a permit, waited for within <see cref="MaxQueueWait"/>. Completes synchronously
+    /// unless it must wait for a permit.
+    /// </summary>
+    public ValueTask<PartitionAdmission> AdmitAsync(CancellationToken cancellationToken)
+    {
+        if (!TryAdmitRequest())
+        {
+            return new(PartitionAdmission.Rejected);
+        }
+
+        if (_limiter is null)
+        {
+            return new(PartitionAdmission.Admitted);
+        }
+
+        var lease = _limiter.AttemptAcquire();
+        if (lease.IsAcquired)
+        {
+            return new(new PartitionAdmission(true, lease));
+        }
+
+        lease.Dispose();
+        return WaitForPermitAsync(cancellationToken);
+    }
+
+    /// <summary>Ends an admitted request: releases its permit and its place in the counts.</summary>
+    public void OnRequestCompleted(RateLimitLease? lease)
+    {
+        lease?.Dispose();
+        OnRequestCompleted();
+    }
+
     public void OnRequestDequeued() => Interlocked.Decrement(ref _queueLength);
+
+    private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (MaxQueueWait is { } wait)
+        {
+            timeout.CancelAfter(wait);
+        }
+
+        RateLimitLease? lease = null;
+        try
+        {
+            lease = await _limiter!.AcquireAsync(1, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (lease is { IsAcquired: true })
+        {
+            return new PartitionAdmission(true, lease);
+        }
+
+        lease?.Dispose();
+        if (Thread is not null)
+        {
+            OnRequestDequeued();
+        }
+
+        OnRequestCompleted();
+        return PartitionAdmission.Rejected;
+    }
 
     public void OnRequestCompleted()
     {
@@ -101,25 +184,41 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     }
 
     /// <summary>
-    /// Runs a callback in the partition: inline on the thread pool for a free-threaded partition or when already on
-    /// the partition's thread, otherwise queued to the thread. The caller's execution context flows.
+    /// Runs a callback in the partition: on the partition's thread for a single-threaded partition (inline when
+    /// already there), on the thread pool for a free-threaded one (inline unless the caller is on another
+    /// partition's thread, which it must not hold). The caller's execution context flows.
     /// </summary>
-    public Task InvokeAsync(Func<object, Task> callback, object state)
+    public Task InvokeAsync(Func<object, Task> callback, object state) =>
+        InvokeAsync(static s => Unwrap((CallbackState)s), new CallbackState(callback, state), dequeues: false);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in the partition, as <see cref="InvokeAsync(Func{object, Task}, object)"/> does,
+    /// and returns its result. <paramref name="dequeues"/> says that the work is an admitted request holding a place
+    /// in the queue, which it gives up when it starts.
+    /// </summary>
+    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default)
     {
         if (Thread is null)
         {
-            return callback(state);
+            return PartitionThread.Current is null
+                ? Invoke(work, state)
+                : Task.Run(() => work(state), cancellationToken);
         }
 
         if (Thread.IsCurrent)
         {
+            if (dequeues)
+            {
+                OnRequestDequeued();
+            }
+
             // Possibly reached with no synchronization context (the server's code continuing inline after a
-            // request): restore it so that the callback's awaits come back here.
+            // request): restore it so that the work's awaits come back here.
             var previous = SynchronizationContext.Current;
             SynchronizationContext.SetSynchronizationContext(Thread.Context);
             try
             {
-                return callback(state);
+                return Invoke(work, state);
             }
             finally
             {
@@ -127,22 +226,53 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
             }
         }
 
-        var workItem = new CallbackWorkItem(callback, state);
-        Thread.Post(workItem);
-        return workItem.Task;
+        var call = new PartitionCall<T>(this, work, state, dequeues, cancellationToken);
+        Thread.Post(call);
+        return call.Task;
     }
 
-    private sealed class CallbackWorkItem(Func<object, Task> callback, object state) : IPartitionWorkItem
+    private static Task<T> Invoke<T>(Func<object, Task<T>> work, object state)
     {
-        private static readonly ContextCallback s_run = static self => ((CallbackWorkItem)self!).Run();
-        private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
-        private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            return work(state);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<T>(ex);
+        }
+    }
 
-        public Task Task => _completion.Task;
+    private static async Task<bool> Unwrap(CallbackState state)
+    {
+        await state.Callback(state.State).ConfigureAwait(false);
+        return true;
+    }
+
+    private sealed record CallbackState(Func<object, Task> Callback, object State);
+
+    /// <summary>Work queued to the partition's thread, run in the caller's execution context.</summary>
+    private sealed class PartitionCall<T>(Partition partition, Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken)
+        : IPartitionWorkItem
+    {
+        private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
+        private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Task => _completion.Task;
 
         public void Execute()
         {
-            if (_executionContext is null)
+            if (dequeues)
+            {
+                partition.OnRequestDequeued();
+            }
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _completion.TrySetCanceled(cancellationToken);
+            }
+            else if (_executionContext is null)
             {
                 Run();
             }
@@ -152,19 +282,20 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
             }
         }
 
-        private void Run()
-        {
-            Task task;
-            try
-            {
-                task = callback(state);
-            }
-            catch (Exception ex)
-            {
-                task = Task.FromException(ex);
-            }
-
-            task.ContinueWith(static (t, c) => ((TaskCompletionSource)c!).TryCompleteFrom(t), _completion, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        }
+        private void Run() =>
+            Invoke(work, state).ContinueWith(
+                static (t, c) => ((TaskCompletionSource<T>)c!).TryCompleteFrom(t),
+                _completion,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
     }
+}
+
+/// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>
+internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLease? Lease)
+{
+    public static PartitionAdmission Admitted => new(true, null);
+
+    public static PartitionAdmission Rejected => new(false, null);
 }

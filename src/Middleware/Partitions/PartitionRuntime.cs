@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using PartitionedHosting.Affinity;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
@@ -28,7 +29,9 @@ internal sealed class PartitionRuntime : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _lifecycleLock = new();
     private Partition[] _partitions = [];
+    private readonly PartitionKeyPolicyRegistry _keyPolicies;
     private IConnectionDistributionPolicy _distribution = null!;
+    private IPartitionKeyPolicy _keyPolicy = null!;
     private Task? _started;
     private Task? _stopped;
     private volatile bool _running;
@@ -37,15 +40,24 @@ internal sealed class PartitionRuntime : IAsyncDisposable
         IOptions<PartitionedHostingOptions> options,
         PartitionServiceRegistry registry,
         ConnectionDistributionPolicyRegistry policies,
+        PartitionKeyPolicyRegistry keyPolicies,
+        TimeProvider timeProvider,
         IServiceProvider services,
         ILogger<PartitionRuntime> logger)
     {
         _options = options;
         _registry = registry;
         _policies = policies;
+        _keyPolicies = keyPolicies;
+        TimeProvider = timeProvider;
         _services = services;
         _logger = logger;
     }
+
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>What a keyed request whose key is missing or unreadable gets.</summary>
+    public PartitionKeyFailure KeyFailure { get; private set; }
 
     /// <summary>The partitions, by id; empty before start.</summary>
     public IReadOnlyList<Partition> Partitions => _partitions;
@@ -89,6 +101,20 @@ internal sealed class PartitionRuntime : IAsyncDisposable
         return partitions[index];
     }
 
+    /// <summary>The partition that owns <paramref name="key"/>, by the configured key policy.</summary>
+    public Partition GetOwner(ReadOnlySpan<char> key)
+    {
+        var partitions = _partitions;
+        var index = _keyPolicy.GetPartition(key, partitions.Length);
+        if ((uint)index >= (uint)partitions.Length)
+        {
+            throw new InvalidOperationException(
+                $"Partition key policy '{_keyPolicy.Name}' returned partition {index}; valid partitions are 0 to {partitions.Length - 1}.");
+        }
+
+        return partitions[index];
+    }
+
     /// <summary>
     /// Picks the partition of a request that came without one (under <c>TestServer</c>, or a server other than the
     /// partitioned one): the request is treated as a connection of its own.
@@ -108,12 +134,14 @@ internal sealed class PartitionRuntime : IAsyncDisposable
         // Throws OptionsValidationException, naming every invalid key, before anything is created.
         var options = _options.Value;
         _distribution = _policies.Get(options.ConnectionDistribution);
+        _keyPolicy = _keyPolicies.Get(options.KeyPolicy);
+        KeyFailure = options.KeyFailure;
 
         var localServices = _registry.BuildLocalServiceTable();
         var partitions = new Partition[options.PartitionCount];
         for (var id = 0; id < partitions.Length; id++)
         {
-            var partition = new Partition(this, id, partitions.Length, options.GetMode(id), options.GetMaxQueueLength(id), OnUnhandledException);
+            var partition = new Partition(this, id, partitions.Length, options, OnUnhandledException);
             partition.Container = new PartitionContainer(partition, _registry.Descriptors, localServices, _services);
             partitions[id] = partition;
         }

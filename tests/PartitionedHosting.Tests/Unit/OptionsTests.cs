@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
+using PartitionedHosting.Affinity;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.Distribution;
 
@@ -17,8 +18,10 @@ public sealed class OptionsTests
         return options;
     }
 
+    private static readonly PartitionKeyPolicyRegistry s_keyPolicies = new([new JumpHashKeyPolicy(), new RendezvousKeyPolicy()]);
+
     private static ValidateOptionsResult Validate(PartitionedHostingOptions options) =>
-        new PartitionedHostingOptionsValidator(s_policies).Validate(Options.DefaultName, options);
+        new PartitionedHostingOptionsValidator(s_policies, s_keyPolicies).Validate(Options.DefaultName, options);
 
     [Fact]
     public void Defaults_AreTheDocumentedOnes()
@@ -30,6 +33,11 @@ public sealed class OptionsTests
         Assert.Equal("RoundRobin", options.ConnectionDistribution);
         Assert.Equal(1024, options.MaxQueueLength);
         Assert.Empty(options.Partitions);
+        Assert.Null(options.MaxConcurrentRequests);
+        Assert.Null(options.MaxQueueWait);
+        Assert.Equal("JumpHash", options.KeyPolicy);
+        Assert.Equal(PartitionKeyFailure.BadRequest, options.KeyFailure);
+        Assert.Empty(options.Keys);
         Assert.True(Validate(options).Succeeded);
     }
 
@@ -75,7 +83,7 @@ public sealed class OptionsTests
                 "PartitionedHosting:Mode = '1' is not valid; allowed values: FreeThreaded, SingleThreaded.",
                 "PartitionedHosting:PartitionCount = 'many' is not valid; allowed values: an integer from 1 to 1024.",
                 "PartitionedHosting:Partitions:0:MaxQueueLength = '-3' is not valid; allowed values: an integer of 1 or more.",
-                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, MaxQueueLength.",
+                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, MaxQueueLength, MaxConcurrentRequests.",
                 "PartitionedHosting:Partitions:x: 'x' is not a partition index; use an integer from 0 to PartitionCount - 1.",
             ],
             result.Failures!.Order(StringComparer.Ordinal));

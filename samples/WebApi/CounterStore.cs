@@ -1,0 +1,39 @@
+using System.Runtime.InteropServices;
+
+namespace WebApi;
+
+/// <summary>
+/// A keyed, partition-local store of counters, written without locks: the counter endpoints declare their key, so
+/// every request for a key runs on the key's owner partition, whose single thread is the only one that ever touches
+/// this instance.
+/// </summary>
+public sealed class CounterStore
+{
+    private readonly Dictionary<string, long> _counters = new(StringComparer.Ordinal);
+
+    /// <summary>Adds one to the counter of <paramref name="key"/> and returns its new value.</summary>
+    public long Increment(string key) => ++CollectionsMarshal.GetValueRefOrAddDefault(_counters, key, out _);
+
+    /// <summary>The value of the counter of <paramref name="key"/>; 0 when it was never incremented.</summary>
+    public long Get(string key) => _counters.GetValueOrDefault(key);
+
+    /// <summary>The number of counters of this partition and the sum of their values.</summary>
+    public PartitionCounters Snapshot(int partition) => new(partition, _counters.Count, _counters.Values.Sum());
+}
+
+/// <summary>A counter, as the counter endpoints answer it.</summary>
+/// <param name="Key">The counter's key.</param>
+/// <param name="Value">Its value.</param>
+/// <param name="Partition">The partition that owns the key and served the request.</param>
+public sealed record Counter(string Key, long Value, int Partition);
+
+/// <summary>The counters of one partition.</summary>
+/// <param name="Partition">The partition.</param>
+/// <param name="Keys">How many counters it holds.</param>
+/// <param name="Total">The sum of their values.</param>
+public sealed record PartitionCounters(int Partition, int Keys, long Total);
+
+/// <summary>The counters of every partition, gathered by a fan-out.</summary>
+/// <param name="Total">The sum of every counter.</param>
+/// <param name="Partitions">Each partition's counters.</param>
+public sealed record CounterTotals(long Total, IReadOnlyList<PartitionCounters> Partitions);

@@ -1,0 +1,84 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using PartitionedHosting.DependencyInjection;
+using PartitionedHosting.Diagnostics;
+using PartitionedHosting.Dispatch;
+using PartitionedHosting.Partitions;
+
+namespace PartitionedHosting.Affinity;
+
+/// <summary>
+/// Runs a keyed endpoint on the partition that owns the request's key: in place when the request is already there,
+/// otherwise by moving the request to the owner for the endpoint's run (its services, thread and response callbacks
+/// become the owner's) and back.
+/// </summary>
+internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<AffinityDispatcher> logger)
+{
+    private static readonly Func<object, Task<bool>> s_runEndpoint = static state => RunEndpoint((EndpointCall)state);
+
+    public Task InvokeAsync(HttpContext context, RequestDelegate endpoint, IPartitionKeyMetadata key)
+    {
+        if (context.Features.Get<IPartitionFeature>()?.Partition is not Partition current || current.Runtime != runtime || !runtime.IsRunning)
+        {
+            return endpoint(context);
+        }
+
+        var result = PartitionKeyReader.Read(context, key);
+        if (result.Status != PartitionKeyStatus.Found)
+        {
+            Log.PartitionKeyFailed(logger, current.Id, key.Source, key.Name, result.Status, runtime.KeyFailure);
+            return runtime.KeyFailure switch
+            {
+                PartitionKeyFailure.RunOnCurrentPartition => endpoint(context),
+                PartitionKeyFailure.ServiceUnavailable => PartitionResponses.ServiceUnavailable(context),
+                _ => PartitionResponses.BadRequest(context, $"The partition key ({key.Source} '{key.Name}') is {(result.Status == PartitionKeyStatus.Missing ? "missing" : "unreadable")}."),
+            };
+        }
+
+        var owner = runtime.GetOwner(result.Key);
+        return owner == current ? endpoint(context) : MoveAsync(context, endpoint, current, owner);
+    }
+
+    private async Task MoveAsync(HttpContext context, RequestDelegate endpoint, Partition current, Partition owner)
+    {
+        var admission = await owner.AdmitAsync(context.RequestAborted).ConfigureAwait(true);
+        if (!admission.IsAdmitted)
+        {
+            Log.QueueFull(logger, owner.Id, owner.QueueLength);
+            await PartitionResponses.ServiceUnavailable(context).ConfigureAwait(true);
+            return;
+        }
+
+        var features = context.Features;
+        var services = features.Get<IServiceProvidersFeature>();
+        var response = features.GetRequiredFeature<IHttpResponseFeature>();
+        var serverResponse = response is PartitionResponseFeature partitionResponse ? partitionResponse.Inner : response;
+        try
+        {
+            features.Set<IPartitionFeature>(owner);
+            features.Set<IServiceProvidersFeature>(services is PartitionServiceProvider partitionServices
+                ? partitionServices.ForPartition(owner.Container)
+                : new PartitionServiceProvider(owner.Container, context, services));
+            features.Set(owner.Thread is null ? serverResponse : new PartitionResponseFeature(serverResponse, owner));
+
+            // Awaited with the current partition's context, so that the request comes back to it afterwards.
+            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context), dequeues: true).ConfigureAwait(true);
+        }
+        finally
+        {
+            features.Set<IPartitionFeature>(current);
+            features.Set(services);
+            features.Set(response);
+            owner.OnRequestCompleted(admission.Lease);
+        }
+    }
+
+    private static async Task<bool> RunEndpoint(EndpointCall call)
+    {
+        await call.Endpoint(call.Context).ConfigureAwait(false);
+        return true;
+    }
+
+    private sealed record EndpointCall(RequestDelegate Endpoint, HttpContext Context);
+}

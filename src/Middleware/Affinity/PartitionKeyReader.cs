@@ -1,0 +1,31 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace PartitionedHosting.Affinity;
+
+/// <summary>Reads a request's partition key as its endpoint declares it.</summary>
+internal static class PartitionKeyReader
+{
+    private static readonly PartitionKeyResult s_missing = new(PartitionKeyStatus.Missing, null);
+    private static readonly PartitionKeyResult s_unreadable = new(PartitionKeyStatus.Unreadable, null);
+
+    public static PartitionKeyResult Read(HttpContext context, IPartitionKeyMetadata key) => key.Source switch
+    {
+        PartitionKeySource.Route => context.Request.RouteValues.TryGetValue(key.Name, out var value) &&
+            Convert.ToString(value, CultureInfo.InvariantCulture) is { Length: > 0 } text
+                ? new PartitionKeyResult(PartitionKeyStatus.Found, text)
+                : s_missing,
+        PartitionKeySource.Header => FromValues(context.Request.Headers[key.Name]),
+        PartitionKeySource.Query => FromValues(context.Request.Query[key.Name]),
+        PartitionKeySource.Claim => FromValues(new StringValues([.. context.User.FindAll(key.Name).Select(c => c.Value)])),
+        _ => s_unreadable,
+    };
+
+    private static PartitionKeyResult FromValues(StringValues values) => values.Count switch
+    {
+        0 => s_missing,
+        1 => string.IsNullOrEmpty(values[0]) ? s_missing : new PartitionKeyResult(PartitionKeyStatus.Found, values[0]),
+        _ => s_unreadable,
+    };
+}

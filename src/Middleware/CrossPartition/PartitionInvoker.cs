@@ -1,0 +1,67 @@
+using PartitionedHosting.Partitions;
+
+namespace PartitionedHosting.CrossPartition;
+
+internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInvoker
+{
+    public int PartitionCount => Running.Count;
+
+    private IReadOnlyList<Partition> Running => runtime.IsRunning
+        ? runtime.Partitions
+        : throw new InvalidOperationException("The partitions are not running: cross-partition calls are possible between host start and stop.");
+
+    public int GetPartitionForKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        _ = Running;
+        return runtime.GetOwner(key).Id;
+    }
+
+    public Task<T> InvokeAsync<T>(int partitionId, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var partitions = Running;
+        ArgumentOutOfRangeException.ThrowIfNegative(partitionId);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partitionId, partitions.Count);
+        return Invoke(partitions[partitionId], work, cancellationToken);
+    }
+
+    public Task<T> InvokeForKeyAsync<T>(string key, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(work);
+        _ = Running;
+        return Invoke(runtime.GetOwner(key), work, cancellationToken);
+    }
+
+    public Task<T[]> InvokeAllAsync<T>(Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        var partitions = Running;
+        var calls = new Task<T>[partitions.Count];
+        for (var i = 0; i < calls.Length; i++)
+        {
+            calls[i] = Invoke(partitions[i], work, cancellationToken);
+        }
+
+        return Task.WhenAll(calls);
+    }
+
+    private static Task<T> Invoke<T>(Partition partition, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<T>(cancellationToken);
+        }
+
+        var call = partition.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(partition, work, cancellationToken), dequeues: false, cancellationToken);
+
+        // The caller stops waiting when it cancels, even if the target partition is busy and has not started the work.
+        return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
+    }
+
+    private sealed record Call<T>(Partition Partition, Func<IPartitionContext, CancellationToken, Task<T>> Work, CancellationToken CancellationToken)
+    {
+        public Task<T> Run() => Work(Partition, CancellationToken);
+    }
+}
