@@ -16,11 +16,16 @@ internal static class PartitionKeyReader
             Convert.ToString(value, CultureInfo.InvariantCulture) is { Length: > 0 } text
                 ? new PartitionKeyResult(PartitionKeyStatus.Found, text)
                 : s_missing,
-        PartitionKeySource.Header => FromValues(context.Request.Headers[key.Name]),
+        PartitionKeySource.Header => FromHeader(context.Request.Headers[key.Name]),
         PartitionKeySource.Query => FromValues(context.Request.Query[key.Name]),
         PartitionKeySource.Claim => FromValues(new StringValues([.. context.User.FindAll(key.Name).Select(c => c.Value)])),
         _ => s_unreadable,
     };
+
+    // A header sent on several lines and one sent as a comma-separated list are the same thing (RFC 9110, 5.3):
+    // either way there is more than one key.
+    private static PartitionKeyResult FromHeader(StringValues values) =>
+        values.Count == 1 && values[0]!.Contains(',', StringComparison.Ordinal) ? s_unreadable : FromValues(values);
 
     private static PartitionKeyResult FromValues(StringValues values) => values.Count switch
     {

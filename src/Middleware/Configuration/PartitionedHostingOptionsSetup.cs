@@ -24,6 +24,11 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
         var section = configuration.GetSection(Section);
         foreach (var child in section.GetChildren())
         {
+            if (IsUnset(child))
+            {
+                continue;
+            }
+
             var key = $"{Section}:{child.Key}";
             switch (child.Key.ToUpperInvariant())
             {
@@ -96,6 +101,11 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
 
             foreach (var setting in entry.GetChildren())
             {
+                if (IsUnset(setting))
+                {
+                    continue;
+                }
+
                 var key = $"{entryKey}:{setting.Key}";
                 switch (setting.Key.ToUpperInvariant())
                 {
@@ -115,6 +125,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
             }
         }
     }
+
+    // An empty value (an environment variable set to nothing, a null in JSON) leaves the setting at its default.
+    private static bool IsUnset(IConfigurationSection setting) => string.IsNullOrEmpty(setting.Value) && !setting.GetChildren().Any();
 
     private static int? ReadInt(IConfigurationSection setting, string key, List<string> errors, string allowed)
     {

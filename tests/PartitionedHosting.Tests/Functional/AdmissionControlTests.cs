@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using PartitionedHosting.CrossPartition;
+using PartitionedHosting.Partitions;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>Per-partition bounds: concurrency, queue length, queue wait; and that one flooded partition spares the others.</summary>
+public sealed class AdmissionControlTests
+{
+    [Fact]
+    public async Task FloodedPartition_Answers503_WhileAnotherPartitionKeepsAnsweringQuickly()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            new Dictionary<string, string?>(Settings.Partitioned(2, "SingleThreaded"))
+            {
+                // A short queue for the partition of the hot key; the others keep the default.
+                ["PartitionedHosting:Partitions:0:MaxQueueLength"] = "4",
+            },
+            a =>
+            {
+                // 20 ms of CPU on the owner's thread per request: a hot key saturates its partition.
+                a.MapGet("/work/{key}", (string key) =>
+                {
+                    var spin = Stopwatch.StartNew();
+                    while (spin.ElapsedMilliseconds < 20)
+                    {
+                        Thread.SpinWait(100);
+                    }
+
+                    return "done";
+                }).WithPartitionKey("key");
+                a.MapGet("/partition", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture));
+            });
+        var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
+        var hotKey = Enumerable.Range(0, 100).Select(i => $"hot-{i}").First(k => invoker.GetPartitionForKey(k) == 0);
+
+        // A probe on a connection of the cold partition.
+        var probe = app.CreateClient();
+        while (await probe.GetStringAsync("/partition") != "1")
+        {
+            probe.Dispose();
+            probe = app.CreateClient();
+        }
+
+        using (probe)
+        {
+            using var flooding = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            var statuses = new System.Collections.Concurrent.ConcurrentBag<(HttpStatusCode Status, bool RetryAfter)>();
+            var flooders = Enumerable.Range(0, 16).Select(async _ =>
+            {
+                using var client = app.CreateClient();
+                while (!flooding.IsCancellationRequested)
+                {
+                    using var response = await client.GetAsync($"/work/{hotKey}");
+                    statuses.Add((response.StatusCode, response.Headers.RetryAfter is not null));
+                }
+            }).ToList();
+
+            await KestrelTestApp.WaitUntilAsync(() => statuses.Any(s => s.Status == HttpStatusCode.ServiceUnavailable), "the hot partition rejects");
+            var latencies = new List<TimeSpan>();
+            for (var i = 0; i < 40; i++)
+            {
+                var watch = Stopwatch.StartNew();
+                Assert.Equal("1", await probe.GetStringAsync("/partition"));
+                latencies.Add(watch.Elapsed);
+            }
+
+            await Task.WhenAll(flooders).WaitAsync(KestrelTestApp.Timeout);
+
+            Assert.Contains(statuses, s => s.Status == HttpStatusCode.OK);
+            Assert.All(statuses.Where(s => s.Status != HttpStatusCode.OK), s => Assert.Equal((HttpStatusCode.ServiceUnavailable, true), s));
+            latencies.Sort();
+            var p90 = latencies[(int)(latencies.Count * 0.9)];
+
+            // The hot partition's requests take 20 ms each, with a queue of 4: waiting behind them would take ~100 ms.
+            Assert.True(p90 < TimeSpan.FromMilliseconds(100), $"The cold partition's p90 latency was {p90.TotalMilliseconds} ms.");
+        }
+    }
+
+    [Fact]
+    public async Task FreeThreaded_ConcurrencyBound_QueuesThenRejects()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var settings = Settings.Partitioned(1, "FreeThreaded", maxQueueLength: 1);
+        settings["PartitionedHosting:MaxConcurrentRequests"] = "2";
+        await using var app = await KestrelTestApp.StartAsync(settings, a => a.MapGet("/gated", async () =>
+        {
+            await gate.Task;
+            return "ok";
+        }));
+        var partition = app.Runtime.Partitions[0];
+        var clients = Enumerable.Range(0, 4).Select(_ => app.CreateClient()).ToList();
+        try
+        {
+            var running = clients.Take(2).Select(c => c.GetStringAsync("/gated")).ToList();
+            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 2, "two requests run");
+            var queued = clients[2].GetStringAsync("/gated");
+            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 3, "a third request waits for a permit");
+
+            using var rejected = await clients[3].GetAsync("/gated");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, rejected.StatusCode);
+            Assert.NotNull(rejected.Headers.RetryAfter);
+            Assert.False(queued.IsCompleted);
+
+            gate.SetResult();
+            Assert.Equal(["ok", "ok", "ok"], await Task.WhenAll([.. running, queued]).WaitAsync(KestrelTestApp.Timeout));
+        }
+        finally
+        {
+            gate.TrySetResult();
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Theory]
+    [InlineData("SingleThreaded", null)]
+    [InlineData("FreeThreaded", "1")]
+    public async Task RequestWaitingLongerThanMaxQueueWait_Gets503(string mode, string? maxConcurrent)
+    {
+        using var release = new ManualResetEventSlim();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var settings = Settings.Partitioned(1, mode);
+        settings["PartitionedHosting:MaxQueueWait"] = "00:00:00.2";
+        settings["PartitionedHosting:MaxConcurrentRequests"] = maxConcurrent;
+        await using var app = await KestrelTestApp.StartAsync(settings, a =>
+        {
+            a.MapGet("/block", async () =>
+            {
+                // Single-threaded: hold the thread; free-threaded: hold the only permit.
+                if (mode == "SingleThreaded")
+                {
+                    release.Wait(KestrelTestApp.Timeout);
+                }
+                else
+                {
+                    await gate.Task;
+                }
+
+                return "released";
+            });
+            a.MapGet("/quick", () => "quick");
+        });
+        var partition = app.Runtime.Partitions[0];
+        using var first = app.CreateClient();
+        using var second = app.CreateClient();
+
+        var blocking = first.GetStringAsync("/block");
+        await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 1 && partition.QueueLength == 0, "the blocking request runs");
+        var waiting = second.GetAsync("/quick");
+        await Task.Delay(600);
+        release.Set();
+        gate.TrySetResult();
+
+        using var response = await waiting.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("released", await blocking.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal("quick", await second.GetStringAsync("/quick"));
+    }
+}
