@@ -8,6 +8,7 @@ using PartitionedHosting.Affinity;
 using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
+using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Dispatch;
 using PartitionedHosting.Distribution;
 using PartitionedHosting.Partitions;
@@ -46,7 +47,10 @@ public static class PartitioningServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
 
         GetOrAddRegistry(services);
+        services.AddMetrics();
+        services.TryAddSingleton<PartitionMetrics>();
         services.TryAddSingleton<PartitionRuntime>();
+        services.TryAddSingleton<IPartitionManager>(sp => sp.GetRequiredService<PartitionRuntime>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PartitionRuntimeLifecycle>());
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
         services.TryAddSingleton<AffinityDispatcher>();

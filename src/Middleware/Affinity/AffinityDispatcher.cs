@@ -19,7 +19,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
     public Task InvokeAsync(HttpContext context, RequestDelegate endpoint, IPartitionKeyMetadata key)
     {
-        if (context.Features.Get<IPartitionFeature>()?.Partition is not Partition current || current.Runtime != runtime || !runtime.IsRunning)
+        if (context.Features.Get<IPartitionFeature>()?.Partition is not PartitionInstance current || current.Runtime != runtime || !runtime.IsRunning)
         {
             return endpoint(context);
         }
@@ -36,21 +36,31 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             };
         }
 
-        var owner = runtime.GetOwner(result.Key);
+        var ownerPartition = runtime.GetOwner(result.Key);
+        if (!ownerPartition.IsAvailable)
+        {
+            // The key's owner is stalled or unhealthy, and nobody else may serve the key.
+            runtime.Metrics.RequestRejected(ownerPartition.Id, RejectionReasons.Unavailable);
+            return PartitionResponses.ServiceUnavailable(context);
+        }
+
+        var owner = ownerPartition.Current;
         return owner == current ? endpoint(context) : MoveAsync(context, endpoint, current, owner);
     }
 
-    private async Task MoveAsync(HttpContext context, RequestDelegate endpoint, Partition current, Partition owner)
+    private async Task MoveAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance current, PartitionInstance owner)
     {
         var admission = await owner.AdmitAsync(context.RequestAborted).ConfigureAwait(true);
         if (!admission.IsAdmitted)
         {
             Log.QueueFull(logger, owner.Id, owner.QueueLength);
+            runtime.Metrics.RequestRejected(owner.Id, RejectionReasons.QueueFull);
             await PartitionResponses.ServiceUnavailable(context).ConfigureAwait(true);
             return;
         }
 
         var features = context.Features;
+        var partitionFeature = features.Get<IPartitionFeature>();
         var services = features.Get<IServiceProvidersFeature>();
         var response = features.GetRequiredFeature<IHttpResponseFeature>();
         var serverResponse = response is PartitionResponseFeature partitionResponse ? partitionResponse.Inner : response;
@@ -67,7 +77,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         }
         finally
         {
-            features.Set<IPartitionFeature>(current);
+            features.Set(partitionFeature);
             features.Set(services);
             features.Set(response);
             owner.OnRequestCompleted(admission.Lease);

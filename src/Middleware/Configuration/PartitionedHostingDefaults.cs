@@ -13,6 +13,18 @@ internal static class PartitionedHostingDefaults
 
     public const int RetryAfterSeconds = 1;
 
+    public const double RecycleJitter = 0.1;
+
+    public const int MaxConcurrentRecycles = 1;
+
+    public const int CrashLoopMaxFailures = 3;
+
+    public static readonly TimeSpan StallThreshold = TimeSpan.FromSeconds(2);
+
+    public static readonly TimeSpan RecycleDrainTimeout = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan CrashLoopWindow = TimeSpan.FromMinutes(1);
+
     public static int PartitionCount => Environment.ProcessorCount;
 
     public const Affinity.PartitionKeyFailure KeyFailure = Affinity.PartitionKeyFailure.BadRequest;

@@ -77,6 +77,58 @@ public sealed class PartitionedHostingOptions
     public IList<PartitionKeyOptions> Keys { get; } = [];
 
     /// <summary>
+    /// How long one synchronous segment of a single-threaded partition may run before the partition is marked
+    /// stalled: logged with the request and the duration, new connections and unkeyed requests go to other
+    /// partitions, and requests that must run on it (keyed) get 503 with <c>Retry-After</c>, until the segment ends.
+    /// </summary>
+    /// <remarks>Defaults to 2 seconds. The watchdog looks four times per threshold (at most once a second).</remarks>
+    public TimeSpan StallThreshold { get; set; } = PartitionedHostingDefaults.StallThreshold;
+
+    /// <summary>
+    /// How long a partition may stay stalled before it is presumed deadlocked (sync-over-async on its own thread) and
+    /// replaced; <see langword="null"/> never replaces a stalled partition.
+    /// </summary>
+    /// <remarks>Defaults to never. The replaced thread cannot be stopped: its requests are abandoned and logged.</remarks>
+    public TimeSpan? ReplaceStalledAfter { get; set; }
+
+    /// <summary>Recycle a partition after it has admitted this many requests (with jitter); <see langword="null"/> never.</summary>
+    /// <remarks>Defaults to never.</remarks>
+    public int? RecycleAfterRequests { get; set; }
+
+    /// <summary>Recycle a partition after it has lived this long (with jitter); <see langword="null"/> never.</summary>
+    /// <remarks>Defaults to never.</remarks>
+    public TimeSpan? RecycleAfter { get; set; }
+
+    /// <summary>
+    /// The jitter applied to <see cref="RecycleAfterRequests"/> and <see cref="RecycleAfter"/>, as a fraction: each
+    /// instance draws its limit uniformly within ± this share, so partitions do not all recycle at once.
+    /// </summary>
+    /// <remarks>Defaults to 0.1 (± 10 %). From 0 to 0.5.</remarks>
+    public double RecycleJitter { get; set; } = PartitionedHostingDefaults.RecycleJitter;
+
+    /// <summary>How many partitions may recycle at once; further recycles wait their turn.</summary>
+    /// <remarks>Defaults to 1.</remarks>
+    public int MaxConcurrentRecycles { get; set; } = PartitionedHostingDefaults.MaxConcurrentRecycles;
+
+    /// <summary>
+    /// How long a recycled instance may take to finish its in-flight requests before it is abandoned (logged, not
+    /// disposed).
+    /// </summary>
+    /// <remarks>Defaults to 30 seconds.</remarks>
+    public TimeSpan RecycleDrainTimeout { get; set; } = PartitionedHostingDefaults.RecycleDrainTimeout;
+
+    /// <summary>
+    /// How many faults (exceptions escaping work posted to a partition or its lifecycle hooks) within
+    /// <see cref="CrashLoopWindow"/> stop the replacing: the partition is then marked unhealthy.
+    /// </summary>
+    /// <remarks>Defaults to 3.</remarks>
+    public int CrashLoopMaxFailures { get; set; } = PartitionedHostingDefaults.CrashLoopMaxFailures;
+
+    /// <summary>The window of <see cref="CrashLoopMaxFailures"/>.</summary>
+    /// <remarks>Defaults to 1 minute.</remarks>
+    public TimeSpan CrashLoopWindow { get; set; } = PartitionedHostingDefaults.CrashLoopWindow;
+
+    /// <summary>
     /// Per-partition overrides, keyed by partition index (0 to <see cref="PartitionCount"/> - 1); bound from
     /// <c>PartitionedHosting:Partitions:{index}</c>.
     /// </summary>

@@ -17,7 +17,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
 {
     private const string Section = PartitionedHostingDefaults.SectionName;
     private const string KnownSettings =
-        "PartitionCount, Mode, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, Partitions";
+        "PartitionCount, Mode, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
+        "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, " +
+        "CrashLoopMaxFailures, CrashLoopWindow, Partitions";
 
     public void Configure(PartitionedHostingOptions options)
     {
@@ -61,6 +63,33 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     break;
                 case "MAXQUEUEWAIT":
                     options.MaxQueueWait = ReadDuration(child, key, options.BindingErrors) ?? options.MaxQueueWait;
+                    break;
+                case "STALLTHRESHOLD":
+                    options.StallThreshold = ReadDuration(child, key, options.BindingErrors) ?? options.StallThreshold;
+                    break;
+                case "REPLACESTALLEDAFTER":
+                    options.ReplaceStalledAfter = ReadDuration(child, key, options.BindingErrors) ?? options.ReplaceStalledAfter;
+                    break;
+                case "RECYCLEAFTERREQUESTS":
+                    options.RecycleAfterRequests = ReadInt(child, key, options.BindingErrors, "an integer of 1 or more") ?? options.RecycleAfterRequests;
+                    break;
+                case "RECYCLEAFTER":
+                    options.RecycleAfter = ReadDuration(child, key, options.BindingErrors) ?? options.RecycleAfter;
+                    break;
+                case "RECYCLEJITTER":
+                    options.RecycleJitter = ReadDouble(child, key, options.BindingErrors, "a number from 0 to 0.5") ?? options.RecycleJitter;
+                    break;
+                case "MAXCONCURRENTRECYCLES":
+                    options.MaxConcurrentRecycles = ReadInt(child, key, options.BindingErrors, "an integer of 1 or more") ?? options.MaxConcurrentRecycles;
+                    break;
+                case "RECYCLEDRAINTIMEOUT":
+                    options.RecycleDrainTimeout = ReadDuration(child, key, options.BindingErrors) ?? options.RecycleDrainTimeout;
+                    break;
+                case "CRASHLOOPMAXFAILURES":
+                    options.CrashLoopMaxFailures = ReadInt(child, key, options.BindingErrors, "an integer of 1 or more") ?? options.CrashLoopMaxFailures;
+                    break;
+                case "CRASHLOOPWINDOW":
+                    options.CrashLoopWindow = ReadDuration(child, key, options.BindingErrors) ?? options.CrashLoopWindow;
                     break;
                 case "KEYPOLICY":
                     options.KeyPolicy = child.Value ?? options.KeyPolicy;
@@ -150,6 +179,17 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
         }
 
         errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<TEnum>())}.");
+        return null;
+    }
+
+    private static double? ReadDouble(IConfigurationSection setting, string key, List<string> errors, string allowed)
+    {
+        if (double.TryParse(setting.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+
+        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {allowed}.");
         return null;
     }
 

@@ -47,6 +47,19 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             errors.Add($"{Section}:MaxQueueWait = '{wait}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
         }
 
+        RequirePositive(errors, "StallThreshold", options.StallThreshold);
+        RequirePositive(errors, "ReplaceStalledAfter", options.ReplaceStalledAfter);
+        RequirePositive(errors, "RecycleAfter", options.RecycleAfter);
+        RequirePositive(errors, "RecycleDrainTimeout", options.RecycleDrainTimeout);
+        RequirePositive(errors, "CrashLoopWindow", options.CrashLoopWindow);
+        RequireAtLeastOne(errors, "RecycleAfterRequests", options.RecycleAfterRequests);
+        RequireAtLeastOne(errors, "MaxConcurrentRecycles", options.MaxConcurrentRecycles);
+        RequireAtLeastOne(errors, "CrashLoopMaxFailures", options.CrashLoopMaxFailures);
+        if (options.RecycleJitter is < 0 or > 0.5 || double.IsNaN(options.RecycleJitter))
+        {
+            errors.Add($"{Section}:RecycleJitter = '{options.RecycleJitter.ToString(System.Globalization.CultureInfo.InvariantCulture)}' is not valid; allowed values: a number from 0 to 0.5.");
+        }
+
         if (!keyPolicies.Contains(options.KeyPolicy))
         {
             errors.Add($"{Section}:KeyPolicy = '{options.KeyPolicy}' is not valid; allowed values: {string.Join(", ", keyPolicies.Names)}.");
@@ -96,5 +109,21 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void RequirePositive(List<string> errors, string name, TimeSpan? value)
+    {
+        if (value is { } duration && duration <= TimeSpan.Zero)
+        {
+            errors.Add($"{Section}:{name} = '{duration}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
+        }
+    }
+
+    private static void RequireAtLeastOne(List<string> errors, string name, int? value)
+    {
+        if (value is < 1)
+        {
+            errors.Add($"{Section}:{name} = '{value}' is not valid; allowed values: an integer of 1 or more.");
+        }
     }
 }

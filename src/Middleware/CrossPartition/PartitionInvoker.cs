@@ -54,13 +54,14 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             return Task.FromCanceled<T>(cancellationToken);
         }
 
-        var call = partition.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(partition, work, cancellationToken), dequeues: false, cancellationToken);
+        var instance = partition.Current;
+        var call = instance.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(instance, work, cancellationToken), dequeues: false, cancellationToken);
 
         // The caller stops waiting when it cancels, even if the target partition is busy and has not started the work.
         return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
     }
 
-    private sealed record Call<T>(Partition Partition, Func<IPartitionContext, CancellationToken, Task<T>> Work, CancellationToken CancellationToken)
+    private sealed record Call<T>(PartitionInstance Partition, Func<IPartitionContext, CancellationToken, Task<T>> Work, CancellationToken CancellationToken)
     {
         public Task<T> Run() => Work(Partition, CancellationToken);
     }

@@ -31,4 +31,25 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Debug, "Partition {PartitionId}: partition key ({KeySource} '{KeyName}') is {KeyStatus}; {KeyFailure}.")]
     public static partial void PartitionKeyFailed(ILogger logger, int partitionId, Affinity.PartitionKeySource keySource, string keyName, Affinity.PartitionKeyStatus keyStatus, Affinity.PartitionKeyFailure keyFailure);
+
+    [LoggerMessage(10, LogLevel.Warning, "Partition {PartitionId}: stalled: one synchronous segment has run for {DurationMs} ms (most recent request: {Request}). New connections and unkeyed requests go to other partitions.")]
+    public static partial void Stalled(ILogger logger, int partitionId, double durationMs, string request);
+
+    [LoggerMessage(11, LogLevel.Information, "Partition {PartitionId}: recovered after a stall of {DurationMs} ms.")]
+    public static partial void Recovered(ILogger logger, int partitionId, double durationMs);
+
+    [LoggerMessage(12, LogLevel.Information, "Partition {PartitionId}: recycled ({Cause}); generation {Generation} serves, the previous one drains {ActiveRequests} requests.")]
+    public static partial void Recycled(ILogger logger, int partitionId, int generation, Partitions.RecycleCause cause, int activeRequests);
+
+    [LoggerMessage(13, LogLevel.Warning, "Partition {PartitionId}: generation {Generation} still had {ActiveRequests} requests after {Timeout}; it is abandoned, not disposed.")]
+    public static partial void RecycleAbandoned(ILogger logger, int partitionId, int generation, int activeRequests, TimeSpan timeout);
+
+    [LoggerMessage(14, LogLevel.Error, "Partition {PartitionId}: {MaxFailures} faults within {Window}; it is marked unhealthy and no longer replaced.")]
+    public static partial void CrashLoop(ILogger logger, int partitionId, int maxFailures, TimeSpan window);
+
+    [LoggerMessage(15, LogLevel.Error, "Partition {PartitionId}: a lifecycle hook failed ({Stage}).")]
+    public static partial void LifecycleHookFailed(ILogger logger, int partitionId, string stage, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Error, "Partition {PartitionId}: disposing its services failed.")]
+    public static partial void DisposeFailed(ILogger logger, int partitionId, Exception exception);
 }

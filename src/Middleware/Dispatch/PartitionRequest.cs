@@ -1,6 +1,7 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.ObjectPool;
+using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
@@ -19,7 +20,7 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
     private ObjectPool<PartitionRequest>? _pool;
     private PartitioningMiddleware? _middleware;
     private HttpContext? _context;
-    private Partition? _partition;
+    private PartitionInstance? _partition;
     private ExecutionContext? _executionContext;
     private TaskCompletionSource? _completion;
     private Task? _pipeline;
@@ -28,14 +29,14 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
 
     public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
 
-    public Task Start(ObjectPool<PartitionRequest> pool, PartitioningMiddleware middleware, HttpContext context, Partition partition, RateLimitLease? lease)
+    public Task Start(ObjectPool<PartitionRequest> pool, PartitioningMiddleware middleware, HttpContext context, PartitionInstance partition, RateLimitLease? lease)
     {
         _pool = pool;
         _middleware = middleware;
         _context = context;
         _partition = partition;
         _lease = lease;
-        _enqueuedAt = partition.MaxQueueWait is null ? 0 : partition.Runtime.TimeProvider.GetTimestamp();
+        _enqueuedAt = partition.MaxQueueWait is null && !partition.Runtime.Metrics.QueueWaitEnabled ? 0 : partition.Runtime.TimeProvider.GetTimestamp();
         _executionContext = ExecutionContext.Capture();
         var completion = _completion = new TaskCompletionSource();
         partition.Thread!.Post(this);
@@ -72,10 +73,11 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         Task pipeline;
         try
         {
-            // A request that waited longer than the partition allows is answered at once: its client may be gone.
-            pipeline = _enqueuedAt != 0 && _partition!.Runtime.TimeProvider.GetElapsedTime(_enqueuedAt) > _partition.MaxQueueWait
-                ? PartitionResponses.ServiceUnavailable(_context!)
-                : _middleware!.RunInPartition(_context!, _partition!);
+            var partition = _partition!;
+            partition.LastRequest = _context!.Request.Path.Value;
+            pipeline = _enqueuedAt != 0 && Waited(partition) > partition.MaxQueueWait
+                ? RejectAfterWait(partition)
+                : _middleware!.RunInPartition(_context!, partition);
         }
         catch (Exception ex)
         {
@@ -91,6 +93,24 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
             _pipeline = pipeline;
             pipeline.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onPipelineCompleted);
         }
+    }
+
+    private TimeSpan Waited(PartitionInstance partition)
+    {
+        var waited = partition.Runtime.TimeProvider.GetElapsedTime(_enqueuedAt);
+        if (partition.Runtime.Metrics.QueueWaitEnabled)
+        {
+            partition.Runtime.Metrics.QueueWaited(partition.Id, waited);
+        }
+
+        return waited;
+    }
+
+    /// <summary>A request that waited longer than the partition allows is answered at once: its client may be gone.</summary>
+    private Task RejectAfterWait(PartitionInstance partition)
+    {
+        partition.Runtime.Metrics.RequestRejected(partition.Id, RejectionReasons.QueueWait);
+        return PartitionResponses.ServiceUnavailable(_context!);
     }
 
     private void OnPipelineCompleted() => Complete(_pipeline!);

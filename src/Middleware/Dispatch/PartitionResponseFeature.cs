@@ -9,7 +9,7 @@ namespace PartitionedHosting.Dispatch;
 /// <c>OnCompleted</c> callbacks on whatever thread finishes the response, so each callback is sent back to the
 /// partition (or run inline when the server is already on the partition's thread).
 /// </summary>
-internal sealed class PartitionResponseFeature(IHttpResponseFeature inner, Partition partition) : IHttpResponseFeature
+internal sealed class PartitionResponseFeature(IHttpResponseFeature inner, PartitionInstance partition) : IHttpResponseFeature
 {
     private static readonly Func<object, Task> s_invoke = static state => ((Callback)state).Invoke();
 
@@ -31,7 +31,7 @@ internal sealed class PartitionResponseFeature(IHttpResponseFeature inner, Parti
 
     public void OnCompleted(Func<object, Task> callback, object state) => inner.OnCompleted(s_invoke, new Callback(partition, callback, state));
 
-    private sealed class Callback(Partition partition, Func<object, Task> callback, object state)
+    private sealed class Callback(PartitionInstance partition, Func<object, Task> callback, object state)
     {
         public Task Invoke() => partition.InvokeAsync(callback, state);
     }

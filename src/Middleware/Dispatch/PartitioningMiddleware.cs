@@ -39,20 +39,27 @@ internal sealed class PartitioningMiddleware
             return PartitionResponses.ServiceUnavailable(context);
         }
 
-        if (context.Features.Get<IPartitionFeature>()?.Partition is not Partition partition || partition.Runtime != _runtime)
+        if (context.Features.Get<IPartitionFeature>() is not Partition partition || partition.Runtime != _runtime)
         {
             partition = _runtime.SelectPartition(context);
             context.Features.Set<IPartitionFeature>(partition);
         }
+        else if (!partition.IsAvailable)
+        {
+            // The connection's partition is stalled or unhealthy: this request goes elsewhere, the connection stays.
+            partition = _runtime.AvailableFrom(partition);
+            context.Features.Set<IPartitionFeature>(partition);
+        }
 
-        var admission = partition.AdmitAsync(context.RequestAborted);
+        var instance = partition.Current;
+        var admission = instance.AdmitAsync(context.RequestAborted);
         return admission.IsCompletedSuccessfully
-            ? Dispatch(context, partition, admission.Result)
-            : DispatchWhenAdmittedAsync(context, partition, admission);
+            ? Dispatch(context, instance, admission.Result)
+            : DispatchWhenAdmittedAsync(context, instance, admission);
     }
 
     /// <summary>Installs the partition's services (and, single-threaded, its response callbacks) on the request.</summary>
-    internal static void EnterPartition(HttpContext context, Partition partition)
+    internal static void EnterPartition(HttpContext context, PartitionInstance partition)
     {
         var features = context.Features;
         features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
@@ -63,17 +70,18 @@ internal sealed class PartitioningMiddleware
     }
 
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
-    internal Task RunInPartition(HttpContext context, Partition partition)
+    internal Task RunInPartition(HttpContext context, PartitionInstance partition)
     {
         EnterPartition(context, partition);
         return _next(context);
     }
 
-    private Task Dispatch(HttpContext context, Partition partition, PartitionAdmission admission)
+    private Task Dispatch(HttpContext context, PartitionInstance partition, PartitionAdmission admission)
     {
         if (!admission.IsAdmitted)
         {
             Log.QueueFull(_logger, partition.Id, partition.QueueLength);
+            _runtime.Metrics.RequestRejected(partition.Id, RejectionReasons.QueueFull);
             return PartitionResponses.ServiceUnavailable(context);
         }
 
@@ -102,10 +110,10 @@ internal sealed class PartitioningMiddleware
         return AwaitFreeThreaded(pipeline, partition, admission);
     }
 
-    private async Task DispatchWhenAdmittedAsync(HttpContext context, Partition partition, ValueTask<PartitionAdmission> admission) =>
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission) =>
         await Dispatch(context, partition, await admission.ConfigureAwait(false)).ConfigureAwait(false);
 
-    private static async Task AwaitFreeThreaded(Task pipeline, Partition partition, PartitionAdmission admission)
+    private static async Task AwaitFreeThreaded(Task pipeline, PartitionInstance partition, PartitionAdmission admission)
     {
         try
         {

@@ -24,6 +24,7 @@ internal sealed class PartitionThread : IDisposable
     private readonly Action<Exception> _onUnhandledException;
     private int _sleeping;
     private volatile bool _stopping;
+    private long _turnStartedAt;
 
     public PartitionThread(string name, Action<Exception> onUnhandledException)
     {
@@ -35,6 +36,16 @@ internal sealed class PartitionThread : IDisposable
     public PartitionSynchronizationContext Context { get; }
 
     public int ManagedThreadId => _thread.ManagedThreadId;
+
+    /// <summary>
+    /// When the current turn (one work item: a synchronous segment of request code) started, as a
+    /// <see cref="TimeProvider.GetTimestamp"/> value of <see cref="TimeProvider.System"/>; 0 while the thread is idle.
+    /// Read by the watchdog from another thread.
+    /// </summary>
+    public long TurnStartedAt => Volatile.Read(ref _turnStartedAt);
+
+    /// <summary>Receives the duration of every turn, when set (metrics).</summary>
+    public Action<TimeSpan>? OnTurnCompleted { get; set; }
 
     /// <summary>The partition thread the calling code runs on, if any.</summary>
     public static PartitionThread? Current => t_current;
@@ -89,7 +100,11 @@ internal sealed class PartitionThread : IDisposable
         {
             while (_queue.TryDequeue(out var item))
             {
+                var started = TimeProvider.System.GetTimestamp();
+                Volatile.Write(ref _turnStartedAt, started);
                 Execute(item);
+                Volatile.Write(ref _turnStartedAt, 0);
+                OnTurnCompleted?.Invoke(TimeProvider.System.GetElapsedTime(started));
 
                 // A work item must not leak what it changed on the thread into the next one.
                 ExecutionContext.Restore(threadContext);

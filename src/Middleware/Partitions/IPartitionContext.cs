@@ -18,6 +18,12 @@ public interface IPartitionContext
     /// <summary>How the partition runs request code.</summary>
     ExecutionMode Mode { get; }
 
+    /// <summary>The partition's instance: 1, then one more each time the partition is recycled.</summary>
+    int Generation { get; }
+
+    /// <summary>The partition's health.</summary>
+    PartitionState State { get; }
+
     /// <summary>
     /// The partition's services: its partition-local services, and the shared ones of the application.
     /// Create a scope from it (<c>CreateAsyncScope()</c>) for scoped services outside a request.

@@ -1,47 +1,26 @@
-using System.Threading.RateLimiting;
-using PartitionedHosting.Configuration;
-using PartitionedHosting.DependencyInjection;
-using PartitionedHosting.Execution;
-
 namespace PartitionedHosting.Partitions;
 
 /// <summary>
-/// One application partition: its container, its thread when <see cref="ExecutionMode.SingleThreaded"/>, and the
-/// counters that admission, distribution and shutdown read. The counters are updated with interlocked operations
-/// only: this object sits on the path of every request.
+/// One application partition, as connections and the runtime know it: a stable identity whose current
+/// <see cref="PartitionInstance"/> a recycle replaces. Connections keep the partition; each request runs on the
+/// instance that is current when it is admitted.
 /// </summary>
 internal sealed class Partition : IPartitionContext, IPartitionFeature
 {
-    private readonly int _maxQueueLength;
-    private readonly ConcurrencyLimiter? _limiter;
+    private readonly Queue<long> _failures = new();
+    private PartitionInstance _current = null!;
     private int _activeConnections;
-    private int _activeRequests;
-    private int _queueLength;
-    private int _draining;
-    private TaskCompletionSource? _idle;
+    private volatile bool _stalled;
+    private volatile bool _unhealthy;
+    private int _recycling;
+    private int _recycles;
 
-    public Partition(PartitionRuntime runtime, int id, int partitionCount, PartitionedHostingOptions options, Action<Partition, Exception> onUnhandledException)
+    public Partition(PartitionRuntime runtime, int id, int partitionCount, ExecutionMode mode)
     {
         Runtime = runtime;
         Id = id;
         PartitionCount = partitionCount;
-        Mode = options.GetMode(id);
-        _maxQueueLength = options.GetMaxQueueLength(id);
-        MaxQueueWait = options.MaxQueueWait;
-        if (options.GetMaxConcurrentRequests(id) is { } limit)
-        {
-            _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
-            {
-                PermitLimit = limit,
-                QueueLimit = _maxQueueLength,
-                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-            });
-        }
-
-        if (Mode == ExecutionMode.SingleThreaded)
-        {
-            Thread = new PartitionThread($"Partition {id}", ex => onUnhandledException(this, ex));
-        }
+        Mode = mode;
     }
 
     public PartitionRuntime Runtime { get; }
@@ -52,250 +31,112 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     public ExecutionMode Mode { get; }
 
-    /// <summary>The partition's thread; <see langword="null"/> for a free-threaded partition.</summary>
-    public PartitionThread? Thread { get; }
+    /// <summary>The instance that takes new requests.</summary>
+    public PartitionInstance Current
+    {
+        get => Volatile.Read(ref _current);
+        set => Volatile.Write(ref _current, value);
+    }
 
-    public PartitionContainer Container { get; set; } = null!;
+    public int Generation => Current.Generation;
 
-    /// <summary>The longest a request may wait for this partition; <see langword="null"/> for no limit.</summary>
-    public TimeSpan? MaxQueueWait { get; }
+    public Execution.PartitionThread? Thread => Current.Thread;
 
-    public IServiceProvider Services => Container.Services;
+    public DependencyInjection.PartitionContainer Container => Current.Container;
+
+    public IServiceProvider Services => Current.Services;
 
     public int ActiveConnections => Volatile.Read(ref _activeConnections);
 
-    public int ActiveRequests => Volatile.Read(ref _activeRequests);
+    public int ActiveRequests => Current.ActiveRequests;
 
-    public int QueueLength => Volatile.Read(ref _queueLength);
+    public int QueueLength => Current.QueueLength;
 
-    IPartitionContext IPartitionFeature.Partition => this;
+    /// <summary>Whether new connections and unkeyed requests may be sent here.</summary>
+    public bool IsAvailable => !_stalled && !_unhealthy;
+
+    public PartitionState State =>
+        !Runtime.IsRunning ? PartitionState.Stopped
+        : _unhealthy ? PartitionState.Unhealthy
+        : _stalled ? PartitionState.Stalled
+        : Volatile.Read(ref _recycling) > 0 ? PartitionState.Recycling
+        : PartitionState.Running;
+
+    public bool IsStalled
+    {
+        get => _stalled;
+        set => _stalled = value;
+    }
+
+    public bool IsUnhealthy
+    {
+        get => _unhealthy;
+        set => _unhealthy = value;
+    }
+
+    /// <summary>How long the current stall has lasted, when stalled.</summary>
+    public TimeSpan? StalledFor { get; set; }
+
+    public int Recycles => Volatile.Read(ref _recycles);
+
+    public DateTimeOffset? LastRecycledAt { get; private set; }
+
+    public RecycleCause? LastRecycleCause { get; private set; }
+
+    IPartitionContext IPartitionFeature.Partition => Current;
 
     public void OnConnectionOpened() => Interlocked.Increment(ref _activeConnections);
 
     public void OnConnectionClosed() => Interlocked.Decrement(ref _activeConnections);
 
-    /// <summary>
-    /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with
-    /// <see cref="OnRequestCompleted()"/>; on a single-threaded partition it also holds a place in the queue until
-    /// <see cref="OnRequestDequeued"/>.
-    /// </summary>
-    public bool TryAdmitRequest()
+    public void OnRecycleStarted() => Interlocked.Increment(ref _recycling);
+
+    public void OnRecycleEnded(RecycleCause cause, DateTimeOffset at)
     {
-        if (Thread is not null)
+        LastRecycleCause = cause;
+        LastRecycledAt = at;
+        Interlocked.Increment(ref _recycles);
+        Interlocked.Decrement(ref _recycling);
+    }
+
+    /// <summary>Records a fault; returns whether the partition has now failed too often within the window.</summary>
+    public bool RecordFailure(long now, TimeSpan window, int maxFailures, TimeProvider time)
+    {
+        lock (_failures)
         {
-            if (Interlocked.Increment(ref _queueLength) > _maxQueueLength)
+            _failures.Enqueue(now);
+            while (_failures.Count > 0 && time.GetElapsedTime(_failures.Peek(), now) > window)
             {
-                Interlocked.Decrement(ref _queueLength);
-                return false;
-            }
-        }
-
-        Interlocked.Increment(ref _activeRequests);
-        return true;
-    }
-
-    /// <summary>
-    /// Admits a request: a place in the queue (see <see cref="TryAdmitRequest"/>), then, when the partition bounds
-    /// its concurrent requests, a permit, waited for within <see cref="MaxQueueWait"/>. Completes synchronously
-    /// unless it must wait for a permit.
-    /// </summary>
-    public ValueTask<PartitionAdmission> AdmitAsync(CancellationToken cancellationToken)
-    {
-        if (!TryAdmitRequest())
-        {
-            return new(PartitionAdmission.Rejected);
-        }
-
-        if (_limiter is null)
-        {
-            return new(PartitionAdmission.Admitted);
-        }
-
-        var lease = _limiter.AttemptAcquire();
-        if (lease.IsAcquired)
-        {
-            return new(new PartitionAdmission(true, lease));
-        }
-
-        lease.Dispose();
-        return WaitForPermitAsync(cancellationToken);
-    }
-
-    /// <summary>Ends an admitted request: releases its permit and its place in the counts.</summary>
-    public void OnRequestCompleted(RateLimitLease? lease)
-    {
-        lease?.Dispose();
-        OnRequestCompleted();
-    }
-
-    public void OnRequestDequeued() => Interlocked.Decrement(ref _queueLength);
-
-    private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (MaxQueueWait is { } wait)
-        {
-            timeout.CancelAfter(wait);
-        }
-
-        RateLimitLease? lease = null;
-        try
-        {
-            lease = await _limiter!.AcquireAsync(1, timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        if (lease is { IsAcquired: true })
-        {
-            return new PartitionAdmission(true, lease);
-        }
-
-        lease?.Dispose();
-        if (Thread is not null)
-        {
-            OnRequestDequeued();
-        }
-
-        OnRequestCompleted();
-        return PartitionAdmission.Rejected;
-    }
-
-    public void OnRequestCompleted()
-    {
-        if (Interlocked.Decrement(ref _activeRequests) == 0 && Volatile.Read(ref _draining) == 1)
-        {
-            Volatile.Read(ref _idle)?.TrySetResult();
-        }
-    }
-
-    /// <summary>Completes when no admitted request is left.</summary>
-    public Task WhenIdleAsync()
-    {
-        Interlocked.CompareExchange(ref _idle, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
-        Interlocked.Exchange(ref _draining, 1);
-        if (ActiveRequests == 0)
-        {
-            _idle!.TrySetResult();
-        }
-
-        return _idle!.Task;
-    }
-
-    /// <summary>
-    /// Runs a callback in the partition: on the partition's thread for a single-threaded partition (inline when
-    /// already there), on the thread pool for a free-threaded one (inline unless the caller is on another
-    /// partition's thread, which it must not hold). The caller's execution context flows.
-    /// </summary>
-    public Task InvokeAsync(Func<object, Task> callback, object state) =>
-        InvokeAsync(static s => Unwrap((CallbackState)s), new CallbackState(callback, state), dequeues: false);
-
-    /// <summary>
-    /// Runs <paramref name="work"/> in the partition, as <see cref="InvokeAsync(Func{object, Task}, object)"/> does,
-    /// and returns its result. <paramref name="dequeues"/> says that the work is an admitted request holding a place
-    /// in the queue, which it gives up when it starts.
-    /// </summary>
-    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default)
-    {
-        if (Thread is null)
-        {
-            return PartitionThread.Current is null
-                ? Invoke(work, state)
-                : Task.Run(() => work(state), cancellationToken);
-        }
-
-        if (Thread.IsCurrent)
-        {
-            if (dequeues)
-            {
-                OnRequestDequeued();
+                _failures.Dequeue();
             }
 
-            // Possibly reached with no synchronization context (the server's code continuing inline after a
-            // request): restore it so that the work's awaits come back here.
-            var previous = SynchronizationContext.Current;
-            SynchronizationContext.SetSynchronizationContext(Thread.Context);
-            try
-            {
-                return Invoke(work, state);
-            }
-            finally
-            {
-                SynchronizationContext.SetSynchronizationContext(previous);
-            }
+            return _failures.Count >= maxFailures;
         }
-
-        var call = new PartitionCall<T>(this, work, state, dequeues, cancellationToken);
-        Thread.Post(call);
-        return call.Task;
     }
 
-    private static Task<T> Invoke<T>(Func<object, Task<T>> work, object state)
+    public void ResetFailures()
     {
-        try
+        lock (_failures)
         {
-            return work(state);
-        }
-        catch (Exception ex)
-        {
-            return Task.FromException<T>(ex);
+            _failures.Clear();
         }
     }
 
-    private static async Task<bool> Unwrap(CallbackState state)
+    public PartitionSnapshot Snapshot()
     {
-        await state.Callback(state.State).ConfigureAwait(false);
-        return true;
+        var current = Current;
+        return new PartitionSnapshot(
+            Id,
+            Mode,
+            State,
+            current.Generation,
+            ActiveConnections,
+            current.ActiveRequests,
+            current.QueueLength,
+            current.RequestCount,
+            Recycles,
+            LastRecycledAt,
+            LastRecycleCause,
+            _stalled ? StalledFor?.TotalMilliseconds : null);
     }
-
-    private sealed record CallbackState(Func<object, Task> Callback, object State);
-
-    /// <summary>Work queued to the partition's thread, run in the caller's execution context.</summary>
-    private sealed class PartitionCall<T>(Partition partition, Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken)
-        : IPartitionWorkItem
-    {
-        private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
-        private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
-        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task<T> Task => _completion.Task;
-
-        public void Execute()
-        {
-            if (dequeues)
-            {
-                partition.OnRequestDequeued();
-            }
-
-            if (cancellationToken.IsCancellationRequested)
-            {
-                _completion.TrySetCanceled(cancellationToken);
-            }
-            else if (_executionContext is null)
-            {
-                Run();
-            }
-            else
-            {
-                ExecutionContext.Run(_executionContext, s_run, this);
-            }
-        }
-
-        private void Run() =>
-            Invoke(work, state).ContinueWith(
-                static (t, c) => ((TaskCompletionSource<T>)c!).TryCompleteFrom(t),
-                _completion,
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
-    }
-}
-
-/// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>
-internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLease? Lease)
-{
-    public static PartitionAdmission Admitted => new(true, null);
-
-    public static PartitionAdmission Rejected => new(false, null);
 }

@@ -81,11 +81,11 @@ public sealed class CrossPartitionTests
                 var report = await invoker.InvokeAsync(other, async (there, ct) =>
                 {
                     var thereThread = Environment.CurrentManagedThreadId;
-                    var back = await invoker.InvokeAsync(here.Id, (again, _) => Task.FromResult(Environment.CurrentManagedThreadId == ((Partition)again).Thread!.ManagedThreadId));
-                    return $"{thereThread == ((Partition)there).Thread!.ManagedThreadId} {back} {Environment.CurrentManagedThreadId == ((Partition)there).Thread!.ManagedThreadId}";
+                    var back = await invoker.InvokeAsync(here.Id, (again, _) => Task.FromResult(Environment.CurrentManagedThreadId == ((PartitionInstance)again).Thread!.ManagedThreadId));
+                    return $"{thereThread == ((PartitionInstance)there).Thread!.ManagedThreadId} {back} {Environment.CurrentManagedThreadId == ((PartitionInstance)there).Thread!.ManagedThreadId}";
                 });
-                var inline = await invoker.InvokeAsync(here.Id, (self, _) => Task.FromResult(Environment.CurrentManagedThreadId == ((Partition)self).Thread!.ManagedThreadId));
-                return $"{report} {inline} {Environment.CurrentManagedThreadId == ((Partition)here).Thread!.ManagedThreadId}";
+                var inline = await invoker.InvokeAsync(here.Id, (self, _) => Task.FromResult(Environment.CurrentManagedThreadId == ((PartitionInstance)self).Thread!.ManagedThreadId));
+                return $"{report} {inline} {Environment.CurrentManagedThreadId == ((PartitionInstance)here).Thread!.ManagedThreadId}";
             }));
         var clients = Enumerable.Range(0, 4).Select(_ => app.CreateClient()).ToList();
         try
@@ -134,7 +134,7 @@ public sealed class CrossPartitionTests
         var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
 
         var results = await Task.Run(() => invoker.InvokeAllAsync((p, _) =>
-            Task.FromResult($"{p.Id} {((Partition)p).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}"))).WaitAsync(KestrelTestApp.Timeout);
+            Task.FromResult($"{p.Id} {((PartitionInstance)p).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}"))).WaitAsync(KestrelTestApp.Timeout);
 
         Assert.Equal(["0 True", "1 True", "2 True"], results);
     }

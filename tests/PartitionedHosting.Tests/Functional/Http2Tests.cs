@@ -22,7 +22,7 @@ public sealed class Http2Tests
             {
                 await Task.Yield();
                 var onPartitionThread = partition.Mode == ExecutionMode.FreeThreaded ||
-                    ((Partition)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId;
+                    ((PartitionInstance)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId;
                 return $"{context.Request.Protocol} {partition.Id} {onPartitionThread}";
             }),
             protocols: HttpProtocols.Http2);

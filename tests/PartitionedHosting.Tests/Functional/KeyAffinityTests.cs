@@ -26,7 +26,7 @@ public sealed class KeyAffinityTests
 
     /// <summary>The partition, and whether the code ran on its thread.</summary>
     private static string Answer(IPartitionContext partition) =>
-        $"{partition.Id} {partition.Mode == ExecutionMode.FreeThreaded || ((Partition)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}";
+        $"{partition.Id} {partition.Mode == ExecutionMode.FreeThreaded || ((PartitionInstance)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}";
 
     private static Task<KestrelTestApp> StartAsync(string mode, Action<Dictionary<string, string?>>? settings = null)
     {
@@ -117,7 +117,7 @@ public sealed class KeyAffinityTests
                 {
                     var before = context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
                     await next(context);
-                    var partition = (Partition)context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
+                    var partition = (PartitionInstance)context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
                     after.Enqueue($"{ReferenceEquals(before, partition)} {partition.Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}");
                 });
                 a.MapGet("/owned/{key}", (string key, Stamp stamp, IPartitionContext partition) => $"{partition.Id} {stamp.Partition}").WithPartitionKey("key");
@@ -146,5 +146,5 @@ public sealed class KeyedOrdersController(IPartitionContext partition) : Control
     [HttpGet]
     [PartitionKey("id")]
     public string Get(string id) =>
-        $"{partition.Id} {partition.Mode == ExecutionMode.FreeThreaded || ((Partition)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}";
+        $"{partition.Id} {partition.Mode == ExecutionMode.FreeThreaded || ((PartitionInstance)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}";
 }

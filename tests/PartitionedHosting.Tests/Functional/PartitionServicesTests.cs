@@ -120,7 +120,7 @@ public sealed class PartitionServicesTests
 
         Assert.Same(first, partitions[0].Services.GetRequiredService<LocalCounter>());
         Assert.NotSame(first, partitions[1].Services.GetRequiredService<LocalCounter>());
-        Assert.Same(partitions[1], partitions[1].Services.GetRequiredService<IPartitionContext>());
+        Assert.Same(partitions[1].Current, partitions[1].Services.GetRequiredService<IPartitionContext>());
     }
 
     [Fact]

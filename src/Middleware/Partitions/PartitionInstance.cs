@@ -1,0 +1,334 @@
+using System.Threading.RateLimiting;
+using PartitionedHosting.Configuration;
+using PartitionedHosting.DependencyInjection;
+using PartitionedHosting.Execution;
+
+namespace PartitionedHosting.Partitions;
+
+/// <summary>
+/// One generation of a partition: its container, its thread when <see cref="ExecutionMode.SingleThreaded"/>, and the
+/// counters that admission and draining read. A recycle replaces the <see cref="Partition"/>'s instance with a new
+/// one while this one finishes its requests. The counters are updated with interlocked operations only: this object
+/// sits on the path of every request.
+/// </summary>
+internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
+{
+    private readonly int _maxQueueLength;
+    private readonly ConcurrencyLimiter? _limiter;
+    private readonly long _recycleAfterRequests;
+    private long _requests;
+    private int _recycling;
+    private int _activeRequests;
+    private int _queueLength;
+    private int _draining;
+    private TaskCompletionSource? _idle;
+
+    public PartitionInstance(Partition owner, int generation, PartitionedHostingOptions options, Random random)
+    {
+        Owner = owner;
+        Generation = generation;
+        Id = owner.Id;
+        Mode = owner.Mode;
+        StartedAt = Runtime.TimeProvider.GetTimestamp();
+        _maxQueueLength = options.GetMaxQueueLength(Id);
+        _recycleAfterRequests = options.RecycleAfterRequests is { } requests ? Jitter(requests, options.RecycleJitter, random) : 0;
+        RecycleAfter = options.RecycleAfter is { } lifetime ? TimeSpan.FromTicks(Jitter(lifetime.Ticks, options.RecycleJitter, random)) : null;
+        MaxQueueWait = options.MaxQueueWait;
+        if (options.GetMaxConcurrentRequests(Id) is { } limit)
+        {
+            _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
+            {
+                PermitLimit = limit,
+                QueueLimit = _maxQueueLength,
+                QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            });
+        }
+
+        if (Mode == ExecutionMode.SingleThreaded)
+        {
+            Thread = new PartitionThread($"Partition {Id}.{generation}", ex => Runtime.OnUnhandledException(this, ex));
+        }
+    }
+
+    public Partition Owner { get; }
+
+    public PartitionRuntime Runtime => Owner.Runtime;
+
+    public int Id { get; }
+
+    public int PartitionCount => Owner.PartitionCount;
+
+    public ExecutionMode Mode { get; }
+
+    /// <summary>1 for the partition's first instance, one more for each recycle.</summary>
+    public int Generation { get; }
+
+    public PartitionState State => Owner.Current == this ? Owner.State : PartitionState.Recycling;
+
+    /// <summary>When the instance started, as a timestamp of the runtime's <see cref="TimeProvider"/>.</summary>
+    public long StartedAt { get; }
+
+    /// <summary>The lifetime after which the instance is recycled (with jitter); <see langword="null"/> for none.</summary>
+    public TimeSpan? RecycleAfter { get; }
+
+    /// <summary>The path of the request that most recently started here: a hint for logs about a stall.</summary>
+    public string? LastRequest { get; set; }
+
+    /// <summary>Claims the instance's one recycle; false when it is already being replaced.</summary>
+    public bool TryBeginRecycle() => Interlocked.Exchange(ref _recycling, 1) == 0;
+
+    /// <summary>The number of requests the instance has admitted.</summary>
+    public long RequestCount => Interlocked.Read(ref _requests);
+
+    /// <summary>The partition's thread; <see langword="null"/> for a free-threaded partition.</summary>
+    public PartitionThread? Thread { get; }
+
+    public PartitionContainer Container { get; set; } = null!;
+
+    /// <summary>The longest a request may wait for this partition; <see langword="null"/> for no limit.</summary>
+    public TimeSpan? MaxQueueWait { get; }
+
+    public IServiceProvider Services => Container.Services;
+
+    public int ActiveConnections => Owner.ActiveConnections;
+
+    public int ActiveRequests => Volatile.Read(ref _activeRequests);
+
+    public int QueueLength => Volatile.Read(ref _queueLength);
+
+    IPartitionContext IPartitionFeature.Partition => this;
+
+    /// <summary>
+    /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with
+    /// <see cref="OnRequestCompleted()"/>; on a single-threaded partition it also holds a place in the queue until
+    /// <see cref="OnRequestDequeued"/>.
+    /// </summary>
+    public bool TryAdmitRequest()
+    {
+        if (Thread is not null)
+        {
+            if (Interlocked.Increment(ref _queueLength) > _maxQueueLength)
+            {
+                Interlocked.Decrement(ref _queueLength);
+                return false;
+            }
+        }
+
+        Interlocked.Increment(ref _activeRequests);
+        Runtime.Metrics.RequestAdmitted(Id);
+        if (Interlocked.Increment(ref _requests) == _recycleAfterRequests)
+        {
+            Runtime.RequestRecycle(Owner, this, RecycleCause.Requests);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Admits a request: a place in the queue (see <see cref="TryAdmitRequest"/>), then, when the partition bounds
+    /// its concurrent requests, a permit, waited for within <see cref="MaxQueueWait"/>. Completes synchronously
+    /// unless it must wait for a permit.
+    /// </summary>
+    public ValueTask<PartitionAdmission> AdmitAsync(CancellationToken cancellationToken)
+    {
+        if (!TryAdmitRequest())
+        {
+            return new(PartitionAdmission.Rejected);
+        }
+
+        if (_limiter is null)
+        {
+            return new(PartitionAdmission.Admitted);
+        }
+
+        var lease = _limiter.AttemptAcquire();
+        if (lease.IsAcquired)
+        {
+            return new(new PartitionAdmission(true, lease));
+        }
+
+        lease.Dispose();
+        return WaitForPermitAsync(cancellationToken);
+    }
+
+    /// <summary>Ends an admitted request: releases its permit and its place in the counts.</summary>
+    public void OnRequestCompleted(RateLimitLease? lease)
+    {
+        lease?.Dispose();
+        OnRequestCompleted();
+    }
+
+    public void OnRequestDequeued() => Interlocked.Decrement(ref _queueLength);
+
+    private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (MaxQueueWait is { } wait)
+        {
+            timeout.CancelAfter(wait);
+        }
+
+        RateLimitLease? lease = null;
+        try
+        {
+            lease = await _limiter!.AcquireAsync(1, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (lease is { IsAcquired: true })
+        {
+            return new PartitionAdmission(true, lease);
+        }
+
+        lease?.Dispose();
+        if (Thread is not null)
+        {
+            OnRequestDequeued();
+        }
+
+        OnRequestCompleted();
+        return PartitionAdmission.Rejected;
+    }
+
+    public void OnRequestCompleted()
+    {
+        if (Interlocked.Decrement(ref _activeRequests) == 0 && Volatile.Read(ref _draining) == 1)
+        {
+            Volatile.Read(ref _idle)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes when no admitted request is left.</summary>
+    public Task WhenIdleAsync()
+    {
+        Interlocked.CompareExchange(ref _idle, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+        Interlocked.Exchange(ref _draining, 1);
+        if (ActiveRequests == 0)
+        {
+            _idle!.TrySetResult();
+        }
+
+        return _idle!.Task;
+    }
+
+    /// <summary>
+    /// Runs a callback in the partition: on the partition's thread for a single-threaded partition (inline when
+    /// already there), on the thread pool for a free-threaded one (inline unless the caller is on another
+    /// partition's thread, which it must not hold). The caller's execution context flows.
+    /// </summary>
+    public Task InvokeAsync(Func<object, Task> callback, object state) =>
+        InvokeAsync(static s => Unwrap((CallbackState)s), new CallbackState(callback, state), dequeues: false);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in the partition, as <see cref="InvokeAsync(Func{object, Task}, object)"/> does,
+    /// and returns its result. <paramref name="dequeues"/> says that the work is an admitted request holding a place
+    /// in the queue, which it gives up when it starts.
+    /// </summary>
+    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default)
+    {
+        if (Thread is null)
+        {
+            return PartitionThread.Current is null
+                ? Invoke(work, state)
+                : Task.Run(() => work(state), cancellationToken);
+        }
+
+        if (Thread.IsCurrent)
+        {
+            if (dequeues)
+            {
+                OnRequestDequeued();
+            }
+
+            // Possibly reached with no synchronization context (the server's code continuing inline after a
+            // request): restore it so that the work's awaits come back here.
+            var previous = SynchronizationContext.Current;
+            SynchronizationContext.SetSynchronizationContext(Thread.Context);
+            try
+            {
+                return Invoke(work, state);
+            }
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(previous);
+            }
+        }
+
+        var call = new PartitionCall<T>(this, work, state, dequeues, cancellationToken);
+        Thread.Post(call);
+        return call.Task;
+    }
+
+    private static long Jitter(long value, double jitter, Random random) =>
+        Math.Max(1, (long)(value * (1 + (jitter * ((random.NextDouble() * 2) - 1)))));
+
+    private static Task<T> Invoke<T>(Func<object, Task<T>> work, object state)
+    {
+        try
+        {
+            return work(state);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<T>(ex);
+        }
+    }
+
+    private static async Task<bool> Unwrap(CallbackState state)
+    {
+        await state.Callback(state.State).ConfigureAwait(false);
+        return true;
+    }
+
+    private sealed record CallbackState(Func<object, Task> Callback, object State);
+
+    /// <summary>Work queued to the partition's thread, run in the caller's execution context.</summary>
+    private sealed class PartitionCall<T>(PartitionInstance partition, Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken)
+        : IPartitionWorkItem
+    {
+        private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
+        private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Task => _completion.Task;
+
+        public void Execute()
+        {
+            if (dequeues)
+            {
+                partition.OnRequestDequeued();
+            }
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _completion.TrySetCanceled(cancellationToken);
+            }
+            else if (_executionContext is null)
+            {
+                Run();
+            }
+            else
+            {
+                ExecutionContext.Run(_executionContext, s_run, this);
+            }
+        }
+
+        private void Run() =>
+            Invoke(work, state).ContinueWith(
+                static (t, c) => ((TaskCompletionSource<T>)c!).TryCompleteFrom(t),
+                _completion,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+    }
+}
+
+/// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>
+internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLease? Lease)
+{
+    public static PartitionAdmission Admitted => new(true, null);
+
+    public static PartitionAdmission Rejected => new(false, null);
+}
