@@ -14,7 +14,13 @@ builder.AddPartitionedHosting(partition =>
     partition.Services.AddSingleton<CounterStore>();
 });
 
+// Degraded while a partition is stalled or recycling, Unhealthy when one is down.
+builder.Services.AddHealthChecks().AddPartitionedHostingHealthCheck();
+
 var app = builder.Build();
+
+app.MapHealthChecks("/healthz");
+app.MapPartitionDiagnostics("/_partitions");   // loopback clients only
 
 app.MapGet("/partition", (IPartitionContext partition, PartitionStats stats, TimeProvider time) =>
     new PartitionInfo(

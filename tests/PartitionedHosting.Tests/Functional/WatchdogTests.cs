@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using PartitionedHosting.CrossPartition;
+using PartitionedHosting.Partitions;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>The stalled-partition watchdog, on real Kestrel.</summary>
+public sealed class WatchdogTests
+{
+    private static Dictionary<string, string?> StallSettings(Action<Dictionary<string, string?>>? more = null)
+    {
+        var settings = Settings.Partitioned(2, "SingleThreaded");
+        settings["PartitionedHosting:StallThreshold"] = "00:00:00.2";
+        more?.Invoke(settings);
+        return settings;
+    }
+
+    private static void MapEndpoints(WebApplication app, ManualResetEventSlim release)
+    {
+        app.MapGet("/block", () => release.Wait(KestrelTestApp.Timeout) ? "released" : "timed out");
+        app.MapGet("/partition", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture));
+        app.MapGet("/keyed/{key}", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture)).WithPartitionKey("key");
+        app.MapHealthChecks("/healthz");
+    }
+
+    private static async Task<HttpClient> ClientOnPartitionAsync(KestrelTestApp app, string partition)
+    {
+        var client = app.CreateClient();
+        while (await client.GetStringAsync("/partition") != partition)
+        {
+            client.Dispose();
+            client = app.CreateClient();
+        }
+
+        return client;
+    }
+
+    [Fact]
+    public async Task BlockedPartition_IsReportedStalled_OthersKeepServing_AndItRecovers()
+    {
+        using var release = new ManualResetEventSlim();
+        await using var app = await KestrelTestApp.StartAsync(
+            StallSettings(),
+            a => MapEndpoints(a, release),
+            configure: b => b.Services.AddHealthChecks().AddPartitionedHostingHealthCheck());
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
+        var keyOf0 = Enumerable.Range(0, 100).Select(i => $"k{i}").First(k => invoker.GetPartitionForKey(k) == 0);
+        using var blocked = await ClientOnPartitionAsync(app, "0");
+        using var other = await ClientOnPartitionAsync(app, "1");
+
+        try
+        {
+            var blocking = blocked.GetStringAsync("/block");
+            await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].State == PartitionState.Stalled, "partition 0 is reported stalled");
+
+            // The other partition answers at once; health is degraded; new connections avoid the stalled partition.
+            var watch = Stopwatch.StartNew();
+            Assert.Equal("1", await other.GetStringAsync("/partition"));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"The healthy partition took {watch.Elapsed}.");
+            Assert.Equal("Degraded", await other.GetStringAsync("/healthz"));
+            using (var fresh = app.CreateClient(newConnectionPerRequest: true))
+            {
+                for (var i = 0; i < 4; i++)
+                {
+                    Assert.Equal("1", await fresh.GetStringAsync("/partition"));
+                }
+            }
+
+            // A key only the stalled partition may serve is refused at once.
+            using var keyed = await other.GetAsync($"/keyed/{keyOf0}");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, keyed.StatusCode);
+            Assert.NotNull(keyed.Headers.RetryAfter);
+            Assert.NotNull(manager.GetSnapshots()[0].StalledForMs);
+
+            release.Set();
+            Assert.Equal("released", await blocking.WaitAsync(KestrelTestApp.Timeout));
+            await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].State == PartitionState.Running, "partition 0 recovers");
+            Assert.Equal("0", await other.GetStringAsync($"/keyed/{keyOf0}"));
+            Assert.Equal("Healthy", await other.GetStringAsync("/healthz"));
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
+
+    [Fact]
+    public async Task SyncOverAsyncDeadlock_IsDetected_AndThePartitionReplaced()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            StallSettings(s =>
+            {
+                s["PartitionedHosting:ReplaceStalledAfter"] = "00:00:00.5";
+                s["PartitionedHosting:RecycleDrainTimeout"] = "00:00:00.5";
+            }),
+            a =>
+            {
+                a.MapGet("/partition", (IPartitionContext p) => $"{p.Id} {p.Generation}");
+                a.MapGet("/deadlock", () =>
+                {
+                    // Blocks the partition's thread on work that needs the same thread: a deadlock.
+                    static async Task<int> NeedsThePartitionThread()
+                    {
+                        await Task.Delay(10);
+                        return 1;
+                    }
+
+                    return NeedsThePartitionThread().Result.ToString(CultureInfo.InvariantCulture);
+                });
+            },
+            configure: b => b.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(2)));
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        using var client = await ClientOnPartitionAsync(app, "0 1");
+        using var deadlocked = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+
+        var hung = client.GetAsync("/deadlock", deadlocked.Token);
+        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].Generation == 2, "the deadlocked partition is replaced");
+
+        using var after = app.CreateClient(newConnectionPerRequest: true);
+        var answers = new HashSet<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            answers.Add(await after.GetStringAsync("/partition"));
+        }
+
+        Assert.Contains("0 2", answers);
+        Assert.Equal(PartitionState.Running, manager.GetSnapshots()[0].State);
+        Assert.Equal(RecycleCause.Stalled, manager.GetSnapshots()[0].LastRecycleCause);
+        await deadlocked.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => hung);
+    }
+}
