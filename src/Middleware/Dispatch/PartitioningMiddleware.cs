@@ -73,6 +73,9 @@ internal sealed class PartitioningMiddleware
     internal Task RunInPartition(HttpContext context, PartitionInstance partition)
     {
         EnterPartition(context, partition);
+
+        // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
+        using var scope = _logger.BeginScope(partition.LogScope);
         return _next(context);
     }
 

@@ -30,6 +30,7 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         Id = owner.Id;
         Mode = owner.Mode;
         StartedAt = Runtime.TimeProvider.GetTimestamp();
+        LogScope = new Diagnostics.PartitionLogScope(Id, generation);
         _maxQueueLength = options.GetMaxQueueLength(Id);
         _recycleAfterRequests = options.RecycleAfterRequests is { } requests ? Jitter(requests, options.RecycleJitter, random) : 0;
         RecycleAfter = options.RecycleAfter is { } lifetime ? TimeSpan.FromTicks(Jitter(lifetime.Ticks, options.RecycleJitter, random)) : null;
@@ -70,6 +71,9 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
     /// <summary>The lifetime after which the instance is recycled (with jitter); <see langword="null"/> for none.</summary>
     public TimeSpan? RecycleAfter { get; }
+
+    /// <summary>The logging scope of requests running here.</summary>
+    public Diagnostics.PartitionLogScope LogScope { get; }
 
     /// <summary>The path of the request that most recently started here: a hint for logs about a stall.</summary>
     public string? LastRequest { get; set; }

@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using PartitionedHosting.Partitions;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>Logs written during a partitioned request carry the partition id as a structured field.</summary>
+public sealed class LoggingTests
+{
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task LogsOfRequestCode_CarryThePartitionId_AcrossAwaits(string mode)
+    {
+        var provider = new ScopeCapturingProvider();
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, mode),
+            a => a.MapGet("/log", async (ILogger<LoggingTests> logger, IPartitionContext partition) =>
+            {
+                logger.LogWarning("before");
+                await Task.Delay(5);
+                logger.LogWarning("after");
+                return partition.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }),
+            configure: b => b.Logging.AddProvider(provider));
+        using var client = app.CreateClient(newConnectionPerRequest: true);
+
+        var partitions = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            partitions.Add(await client.GetStringAsync("/log"));
+        }
+
+        var logged = provider.Entries.Where(e => e.Category == typeof(LoggingTests).FullName).ToList();
+        Assert.Equal(8, logged.Count);
+        Assert.Equal(partitions.SelectMany(p => new[] { p, p }), logged.Select(e => e.PartitionId));
+    }
+
+    private sealed class ScopeCapturingProvider : ILoggerProvider, ISupportExternalScope
+    {
+        private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+        public ConcurrentQueue<(string Category, string? PartitionId)> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+        public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ScopeCapturingProvider provider, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => provider._scopes.Push(state);
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                string? partition = null;
+                provider._scopes.ForEachScope(
+                    (scope, _) =>
+                    {
+                        if (scope is IEnumerable<KeyValuePair<string, object?>> fields && fields.FirstOrDefault(f => f.Key == "PartitionId") is { Key: not null } field)
+                        {
+                            partition = field.Value?.ToString();
+                        }
+                    },
+                    (object?)null);
+                provider.Entries.Enqueue((category, partition));
+            }
+        }
+    }
+}
