@@ -91,11 +91,16 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     public void OnRecycleStarted() => Interlocked.Increment(ref _recycling);
 
-    public void OnRecycleEnded(RecycleCause cause, DateTimeOffset at)
+    /// <summary>Ends a recycle; <paramref name="cause"/> is <see langword="null"/> when it did not replace the instance.</summary>
+    public void OnRecycleEnded(RecycleCause? cause, DateTimeOffset at)
     {
-        LastRecycleCause = cause;
-        LastRecycledAt = at;
-        Interlocked.Increment(ref _recycles);
+        if (cause is not null)
+        {
+            LastRecycleCause = cause;
+            LastRecycledAt = at;
+            Interlocked.Increment(ref _recycles);
+        }
+
         Interlocked.Decrement(ref _recycling);
     }
 

@@ -283,6 +283,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
         partition.OnRecycleStarted();
         var slotTaken = false;
+        var replaced = false;
         try
         {
             await _recycleSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -296,6 +297,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             await RunStartedHooksAsync(next).ConfigureAwait(false);
             partition.Current = next;
             partition.IsStalled = false;
+            replaced = true;
             Metrics.Recycled(partition.Id, cause);
             Log.Recycled(_logger, partition.Id, next.Generation, cause, old.ActiveRequests);
 
@@ -313,7 +315,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 _recycleSlots.Release();
             }
 
-            partition.OnRecycleEnded(cause, TimeProvider.GetUtcNow());
+            partition.OnRecycleEnded(replaced ? cause : null, TimeProvider.GetUtcNow());
         }
     }
 
@@ -443,7 +445,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         var partitions = _partitions;
         var instances = partitions.Select(p => p.Current).ToList();
         Log.Draining(_logger, instances.Sum(i => i.ActiveRequests));
-        var idle = Task.WhenAll(instances.Select(i => i.WhenIdleAsync()).Concat(_retiring.Values));
+        var idle = Task.WhenAll(instances.Select(i => i.WhenIdleAsync()));
         try
         {
             await idle.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -456,8 +458,10 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             }
         }
 
+        // Ends the waits of instances still draining from a recycle: they are abandoned, as after their own timeout.
         _running = false;
         await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_retiring.Values).ConfigureAwait(false);
         foreach (var instance in instances)
         {
             await DisposeInstanceAsync(instance, cancellationToken).ConfigureAwait(false);
