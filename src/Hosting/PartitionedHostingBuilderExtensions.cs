@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.DependencyInjection;
 using PartitionedHosting;
 using PartitionedHosting.Partitions;
+using Microsoft.Extensions.Options;
+using PartitionedHosting.Configuration;
 using PartitionedHosting.Server;
 
 namespace Microsoft.Extensions.Hosting;
@@ -35,7 +37,8 @@ public static class PartitionedHostingBuilderExtensions
         // A test host replaces IServer with TestServer after this; the decorators are then never created, and the
         // partitioning middleware alone assigns partitions.
         ServiceDecoration.Decorate<IServer>(services, static (sp, server) => new PartitionedServer(server, sp.GetRequiredService<PartitionRuntime>()));
-        ServiceDecoration.Decorate<IConnectionListenerFactory>(services, static (sp, factory) => new PartitionedConnectionListenerFactory(factory, sp.GetRequiredService<PartitionRuntime>()));
+        ServiceDecoration.Decorate<IConnectionListenerFactory>(services, static (sp, factory) => new PartitionedConnectionListenerFactory(
+            factory, sp.GetRequiredService<PartitionRuntime>(), sp.GetRequiredService<IOptions<PartitionedHostingOptions>>()));
         return builder;
     }
 }

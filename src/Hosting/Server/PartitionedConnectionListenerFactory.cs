@@ -1,6 +1,9 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Options;
+using PartitionedHosting.Configuration;
 using PartitionedHosting.Partitions;
+using PartitionedHosting.Transport;
 
 namespace PartitionedHosting.Server;
 
@@ -8,15 +11,20 @@ namespace PartitionedHosting.Server;
 /// Decorates the server's transport so that each accepted connection is assigned a partition by the configured
 /// <see cref="Distribution.IConnectionDistributionPolicy"/>, before the server reads a byte of it. The partition is
 /// set on the connection as its <see cref="IPartitionFeature"/>, which every request of the connection (and every
-/// HTTP/2 stream) sees in <c>HttpContext.Features</c>; it is kept for the connection's lifetime.
+/// HTTP/2 stream) sees in <c>HttpContext.Features</c>; it is kept for the connection's lifetime. With
+/// <c>Transport = Partitioned</c>, TCP end points are served by the partitioned transport instead.
 /// </summary>
-internal sealed class PartitionedConnectionListenerFactory(IConnectionListenerFactory inner, PartitionRuntime runtime)
+internal sealed class PartitionedConnectionListenerFactory(IConnectionListenerFactory inner, PartitionRuntime runtime, IOptions<PartitionedHostingOptions> options)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
+    // The options are read when binding, at server start, after they were validated.
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), runtime);
+        options.Value.Transport == PartitionTransport.Partitioned && endpoint is IPEndPoint ip
+            ? PartitionedSocketTransport.Bind(ip, runtime)
+            : new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), runtime);
 
-    public bool CanBind(EndPoint endpoint) => inner is not IConnectionListenerFactorySelector selector || selector.CanBind(endpoint);
+    public bool CanBind(EndPoint endpoint) =>
+        endpoint is IPEndPoint || inner is not IConnectionListenerFactorySelector selector || selector.CanBind(endpoint);
 
     private sealed class Listener(IConnectionListener inner, PartitionRuntime runtime) : IConnectionListener
     {

@@ -9,6 +9,8 @@ internal static class PartitionedHostingDefaults
 
     public const ExecutionMode Mode = ExecutionMode.FreeThreaded;
 
+    public const PartitionTransport Transport = PartitionTransport.Kestrel;
+
     public const int MaxQueueLength = 1024;
 
     public const int RetryAfterSeconds = 1;

@@ -30,6 +30,14 @@ public sealed class PartitionedHostingOptions
     public string ConnectionDistribution { get; set; } = PartitionedHostingDefaults.ConnectionDistribution;
 
     /// <summary>
+    /// The transport of the partitioned server: <see cref="PartitionTransport.Kestrel"/> (Kestrel's socket transport;
+    /// each request hops to its partition) or <see cref="PartitionTransport.Partitioned"/> (connections whose socket
+    /// I/O and parsing run on their partition's thread: no hop per request).
+    /// </summary>
+    /// <remarks>Defaults to <see cref="PartitionTransport.Kestrel"/>. Ignored under other servers (TestServer).</remarks>
+    public PartitionTransport Transport { get; set; } = PartitionedHostingDefaults.Transport;
+
+    /// <summary>
     /// The number of requests that may wait for a <see cref="ExecutionMode.SingleThreaded"/> partition's thread
     /// before the partition answers <c>503 Service Unavailable</c> with <c>Retry-After</c>, from 1 up.
     /// </summary>

@@ -17,7 +17,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
 {
     private const string Section = PartitionedHostingDefaults.SectionName;
     private const string KnownSettings =
-        "PartitionCount, Mode, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
+        "PartitionCount, Mode, Transport, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
         "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, " +
         "CrashLoopMaxFailures, CrashLoopWindow, Partitions";
 
@@ -63,6 +63,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     break;
                 case "MAXQUEUEWAIT":
                     options.MaxQueueWait = ReadDuration(child, key, options.BindingErrors) ?? options.MaxQueueWait;
+                    break;
+                case "TRANSPORT":
+                    options.Transport = ReadEnum<PartitionTransport>(child, key, options.BindingErrors) ?? options.Transport;
                     break;
                 case "STALLTHRESHOLD":
                     options.StallThreshold = ReadDuration(child, key, options.BindingErrors) ?? options.StallThreshold;

@@ -27,6 +27,11 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             errors.Add($"{Section}:Mode = '{options.Mode}' is not valid; allowed values: {modes}.");
         }
 
+        if (!Enum.IsDefined(options.Transport))
+        {
+            errors.Add($"{Section}:Transport = '{options.Transport}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<PartitionTransport>())}.");
+        }
+
         if (!policies.Contains(options.ConnectionDistribution))
         {
             errors.Add($"{Section}:ConnectionDistribution = '{options.ConnectionDistribution}' is not valid; allowed values: {string.Join(", ", policies.Names)}.");

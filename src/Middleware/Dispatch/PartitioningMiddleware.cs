@@ -88,9 +88,15 @@ internal sealed class PartitioningMiddleware
             return PartitionResponses.ServiceUnavailable(context);
         }
 
-        if (partition.Thread is not null)
+        if (partition.Thread is { } thread)
         {
-            return _requests.Get().Start(_requests, this, context, partition, admission.Lease);
+            if (!thread.IsCurrent)
+            {
+                return _requests.Get().Start(_requests, this, context, partition, admission.Lease);
+            }
+
+            // Already on the partition's thread (the Partitioned transport resumes the connection here): no hop.
+            partition.OnRequestDequeued();
         }
 
         Task pipeline;

@@ -24,6 +24,7 @@ internal sealed class PartitionThread : IDisposable
     private readonly Action<Exception> _onUnhandledException;
     private int _sleeping;
     private volatile bool _stopping;
+    private volatile bool _exited;
     private long _turnStartedAt;
 
     public PartitionThread(string name, Action<Exception> onUnhandledException)
@@ -55,17 +56,19 @@ internal sealed class PartitionThread : IDisposable
 
     public void Start() => _thread.Start();
 
-    public void Post(SendOrPostCallback callback, object? state)
-    {
-        _queue.Enqueue(new WorkItem(callback, state));
-        Wake();
-    }
+    public void Post(SendOrPostCallback callback, object? state) => Enqueue(new WorkItem(callback, state, WorkKind.SendOrPost));
 
-    public void Post(IPartitionWorkItem item)
-    {
-        _queue.Enqueue(new WorkItem(item, null));
-        Wake();
-    }
+    public void Post(IPartitionWorkItem item) => Enqueue(new WorkItem(item, null, WorkKind.WorkItem));
+
+    /// <summary>Queues a pipe continuation (see <see cref="PartitionPipeScheduler"/>).</summary>
+    public void PostAction(Action<object?> action, object? state) => Enqueue(new WorkItem(action, state, WorkKind.Action));
+
+    /// <summary>
+    /// Where work posted after this thread ended goes: the thread of the partition's next instance, so that a
+    /// continuation captured on this one (a connection's I/O loop, a late callback) is not lost; the thread pool when
+    /// there is none.
+    /// </summary>
+    public PartitionThread? Successor { get; set; }
 
     /// <summary>Lets the thread finish what is queued, then end; waits for it up to <paramref name="timeout"/>.</summary>
     public bool Stop(TimeSpan timeout)
@@ -80,6 +83,34 @@ internal sealed class PartitionThread : IDisposable
     {
         Stop(TimeSpan.FromSeconds(5));
         _wake.Dispose();
+    }
+
+    private void Enqueue(in WorkItem item)
+    {
+        _queue.Enqueue(item);
+        if (_exited)
+        {
+            Forward();
+        }
+        else
+        {
+            Wake();
+        }
+    }
+
+    private void Forward()
+    {
+        while (_queue.TryDequeue(out var item))
+        {
+            if (Successor is { } successor)
+            {
+                successor.Enqueue(item);
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static i => Execute(i, static _ => { }), item, preferLocal: false);
+            }
+        }
     }
 
     private void Wake()
@@ -116,6 +147,9 @@ internal sealed class PartitionThread : IDisposable
 
             if (_stopping)
             {
+                // Posts racing with the end are forwarded: by this final pass, or by Enqueue once it sees _exited.
+                _exited = true;
+                Forward();
                 return;
             }
 
@@ -131,25 +165,38 @@ internal sealed class PartitionThread : IDisposable
         }
     }
 
-    private void Execute(in WorkItem item)
+    private void Execute(in WorkItem item) => Execute(item, _onUnhandledException);
+
+    private static void Execute(in WorkItem item, Action<Exception> onUnhandledException)
     {
         try
         {
-            if (item.Callback is IPartitionWorkItem workItem)
+            switch (item.Kind)
             {
-                workItem.Execute();
-            }
-            else
-            {
-                Unsafe.As<SendOrPostCallback>(item.Callback)(item.State);
+                case WorkKind.WorkItem:
+                    Unsafe.As<IPartitionWorkItem>(item.Callback).Execute();
+                    break;
+                case WorkKind.Action:
+                    Unsafe.As<Action<object?>>(item.Callback)(item.State);
+                    break;
+                default:
+                    Unsafe.As<SendOrPostCallback>(item.Callback)(item.State);
+                    break;
             }
         }
         catch (Exception ex)
         {
             // Work posted here includes async void continuations that rethrow; they must not end the thread.
-            _onUnhandledException(ex);
+            onUnhandledException(ex);
         }
     }
 
-    private readonly record struct WorkItem(object Callback, object? State);
+    private enum WorkKind : byte
+    {
+        SendOrPost,
+        WorkItem,
+        Action,
+    }
+
+    private readonly record struct WorkItem(object Callback, object? State, WorkKind Kind);
 }

@@ -295,6 +295,12 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
             var next = CreateInstance(partition, old.Generation + 1);
             await RunStartedHooksAsync(next).ConfigureAwait(false);
+            if (old.Thread is { } oldThread)
+            {
+                // Continuations still captured on the old thread (a connection's I/O loops) move on to the new one.
+                oldThread.Successor = next.Thread;
+            }
+
             partition.Current = next;
             partition.IsStalled = false;
             replaced = true;

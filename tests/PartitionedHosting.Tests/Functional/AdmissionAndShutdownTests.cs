@@ -15,7 +15,7 @@ public sealed class AdmissionAndShutdownTests
     {
         using var release = new ManualResetEventSlim();
         await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(1, "SingleThreaded", maxQueueLength: 2),
+            Settings.KestrelTransport(Settings.Partitioned(1, "SingleThreaded", maxQueueLength: 2)),
             a =>
             {
                 a.MapGet("/block", () => release.Wait(KestrelTestApp.Timeout) ? "released" : "timed out");

@@ -124,7 +124,7 @@ public sealed class AdmissionControlTests
     {
         using var release = new ManualResetEventSlim();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var settings = Settings.Partitioned(1, mode);
+        var settings = Settings.KestrelTransport(Settings.Partitioned(1, mode));
         settings["PartitionedHosting:MaxQueueWait"] = "00:00:00.2";
         settings["PartitionedHosting:MaxConcurrentRequests"] = maxConcurrent;
         await using var app = await KestrelTestApp.StartAsync(settings, a =>

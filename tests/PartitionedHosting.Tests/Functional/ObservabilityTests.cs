@@ -17,7 +17,7 @@ public sealed class ObservabilityTests
     {
         using var release = new ManualResetEventSlim();
         await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(1, "SingleThreaded", maxQueueLength: 1),
+            Settings.KestrelTransport(Settings.Partitioned(1, "SingleThreaded", maxQueueLength: 1)),
             a =>
             {
                 a.MapGet("/ok", () => "ok");

@@ -61,6 +61,12 @@ internal sealed class KestrelTestApp : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Logging.AddFilter("PartitionedHosting", LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(settings);
+
+        // Runs the functional tests over the partitioned transport too (see .ci/run).
+        if (Environment.GetEnvironmentVariable("PARTITIONED_HOSTING_TEST_TRANSPORT") is { Length: > 0 } transport && !settings.ContainsKey("PartitionedHosting:Transport"))
+        {
+            builder.Configuration["PartitionedHosting:Transport"] = transport;
+        }
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = protocols));
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(20));
         builder.AddPartitionedHosting(configurePartition);

@@ -1,0 +1,242 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+using PartitionedHosting.Execution;
+using PartitionedHosting.Partitions;
+
+namespace PartitionedHosting.Transport;
+
+/// <summary>
+/// A TCP connection whose pipes resume in its partition: on the partition's thread for a single-threaded partition,
+/// so that the server's parsing, the request code and the socket I/O of the connection all run on that one thread
+/// (thread per core), without a hop per request.
+/// </summary>
+/// <remarks>
+/// The receive and send loops start on the partition's thread and await with its synchronization context, so socket
+/// completions come back to it (directly from the I/O thread with <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>).
+/// </remarks>
+internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe,
+    IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature
+{
+    // As Kestrel's socket transport: pause the reader of a slow consumer at 1 MiB.
+    private const int PauseThreshold = 1024 * 1024;
+    private const int MinimumReceiveBuffer = 4096;
+
+    private static readonly Action<object?> s_start = static c => ((PartitionSocketConnection)c!).StartLoops();
+
+    private readonly Socket _socket;
+    private readonly Partition _partition;
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly TaskCompletionSource _loopsEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private IDictionary<object, object?>? _items;
+    private int _loops = 2;
+    private int _aborted;
+    private int _disposed;
+
+    public PartitionSocketConnection(Socket socket, Partition partition, string connectionId)
+    {
+        _socket = socket;
+        _partition = partition;
+        ConnectionId = connectionId;
+        LocalEndPoint = socket.LocalEndPoint;
+        RemoteEndPoint = socket.RemoteEndPoint;
+
+        var scheduler = new PartitionPipeScheduler(partition);
+        _input = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: scheduler, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: scheduler, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
+
+        Features = new FeatureCollection();
+        Features.Set<IConnectionIdFeature>(this);
+        Features.Set<IConnectionItemsFeature>(this);
+        Features.Set<IConnectionLifetimeFeature>(this);
+        Features.Set<IConnectionTransportFeature>(this);
+        Features.Set<IConnectionEndPointFeature>(this);
+        Features.Set<IPartitionFeature>(partition);
+    }
+
+    public override string ConnectionId { get; set; }
+
+    public override IFeatureCollection Features { get; }
+
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new Dictionary<object, object?>();
+        set => _items = value;
+    }
+
+    public override IDuplexPipe Transport { get; set; } = null!;
+
+    public override CancellationToken ConnectionClosed
+    {
+        get => _closed.Token;
+        set => throw new NotSupportedException();
+    }
+
+    public override EndPoint? LocalEndPoint { get; set; }
+
+    public override EndPoint? RemoteEndPoint { get; set; }
+
+    PipeReader IDuplexPipe.Input => _input.Reader;
+
+    PipeWriter IDuplexPipe.Output => _output.Writer;
+
+    /// <summary>Starts the receive and send loops in the connection's partition.</summary>
+    public void Start()
+    {
+        Transport = this;
+        if (_partition.Current.Thread is { } thread)
+        {
+            thread.PostAction(s_start, this);
+        }
+        else
+        {
+            StartLoops();
+        }
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason)
+    {
+        if (Interlocked.Exchange(ref _aborted, 1) == 0)
+        {
+            // Ends both loops: the receive fails, the send loop's read is cancelled.
+            Shutdown();
+            _output.Reader.CancelPendingRead();
+        }
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        await _output.Writer.CompleteAsync().ConfigureAwait(false);
+        await _loopsEnded.Task.ConfigureAwait(false);
+        _socket.Dispose();
+
+        // _closed is not disposed: its cancellation is queued to the thread pool and may run after this point; a
+        // token source without a timer holds nothing that needs disposing.
+        _partition.OnConnectionClosed();
+    }
+
+    private void StartLoops()
+    {
+        _ = ReceiveAsync();
+        _ = SendAsync();
+    }
+
+    private async Task ReceiveAsync()
+    {
+        var writer = _input.Writer;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                var received = await _socket.ReceiveAsync(writer.GetMemory(MinimumReceiveBuffer), SocketFlags.None);
+                if (received == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(received);
+                var flush = await writer.FlushAsync();
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown)
+        {
+            error = Volatile.Read(ref _aborted) == 1 ? new ConnectionAbortedException() : new ConnectionResetException(ex.Message, ex);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException || Volatile.Read(ref _aborted) == 1)
+        {
+            error = new ConnectionAbortedException();
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+        }
+        finally
+        {
+            await writer.CompleteAsync(error);
+
+            // The client is gone (or the connection aborted): requests in flight see RequestAborted.
+            ThreadPool.UnsafeQueueUserWorkItem(static c => ((CancellationTokenSource)c!).Cancel(), _closed, preferLocal: false);
+            LoopEnded();
+        }
+    }
+
+    private async Task SendAsync()
+    {
+        var reader = _output.Reader;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync();
+                if (result.IsCanceled)
+                {
+                    break;
+                }
+
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    await _socket.SendAsync(segment, SocketFlags.None);
+                }
+
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            error = new ConnectionAbortedException(ex.Message, ex);
+        }
+        catch (Exception ex)
+        {
+            error = ex;
+        }
+        finally
+        {
+            await reader.CompleteAsync(error);
+
+            // Nothing more will be sent: close the socket, which also ends the receive loop.
+            Shutdown();
+            LoopEnded();
+        }
+    }
+
+    private void Shutdown()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private void LoopEnded()
+    {
+        if (Interlocked.Decrement(ref _loops) == 0)
+        {
+            _loopsEnded.TrySetResult();
+        }
+    }
+}

@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using PartitionedHosting.Partitions;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>The partitioned transport: a connection's I/O, parsing and requests on its partition's thread.</summary>
+public sealed class PartitionedTransportTests
+{
+    private static Dictionary<string, string?> PartitionedTransport(int partitions = 2)
+    {
+        var settings = Settings.Partitioned(partitions, "SingleThreaded");
+        settings["PartitionedHosting:Transport"] = "Partitioned";
+        return settings;
+    }
+
+    [Fact]
+    public async Task TheServerItself_RunsOnThePartitionThread_SoRequestsNeedNoHop()
+    {
+        var before = new ConcurrentQueue<int>();
+        await using var app = await KestrelTestApp.StartAsync(
+            PartitionedTransport(),
+            a => a.MapPost("/where", async (HttpContext context, IPartitionContext partition) =>
+            {
+                var threads = new List<int> { Environment.CurrentManagedThreadId };
+                await new StreamReader(context.Request.Body).ReadToEndAsync();
+                threads.Add(Environment.CurrentManagedThreadId);
+                await Task.Delay(5);
+                threads.Add(Environment.CurrentManagedThreadId);
+                var own = ((PartitionInstance)partition).Thread!.ManagedThreadId;
+                return threads.All(t => t == own) ? own.ToString(CultureInfo.InvariantCulture) : "moved";
+            }),
+            configure: b => b.Services.Insert(0, ServiceDescriptor.Transient<IStartupFilter>(_ => new RecordThreadFilter(before))));
+        using var client = app.CreateClient();
+
+        var answers = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            using var response = await client.PostAsync("/where", new StringContent(new string('x', 50_000)));
+            answers.Add(await response.Content.ReadAsStringAsync());
+        }
+
+        // Code that runs before the partitioning middleware (the server's own) is already on the partition's thread.
+        Assert.Single(answers.Distinct());
+        Assert.NotEqual("moved", answers[0]);
+        Assert.All(before, thread => Assert.Equal(answers[0], thread.ToString(CultureInfo.InvariantCulture)));
+    }
+
+    [Fact]
+    public async Task ClientDisconnect_FiresRequestAborted()
+    {
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await KestrelTestApp.StartAsync(PartitionedTransport(), a => a.MapGet("/wait", async (HttpContext context) =>
+        {
+            started.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                aborted.TrySetResult();
+            }
+        }));
+        using var client = app.CreateClient();
+        using var cancel = new CancellationTokenSource();
+
+        var request = client.GetAsync("/wait", cancel.Token);
+        await started.Task.WaitAsync(KestrelTestApp.Timeout);
+        await cancel.CancelAsync();
+
+        await aborted.Task.WaitAsync(KestrelTestApp.Timeout);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+    }
+
+    [Fact]
+    public async Task LargeBodies_BothWays_ArriveWhole()
+    {
+        var download = new byte[4 * 1024 * 1024];
+        Random.Shared.NextBytes(download);
+        await using var app = await KestrelTestApp.StartAsync(PartitionedTransport(), a =>
+        {
+            a.MapPost("/upload", async (HttpContext context) =>
+            {
+                var buffer = new MemoryStream();
+                await context.Request.Body.CopyToAsync(buffer);
+                return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(buffer.ToArray()));
+            });
+            a.MapGet("/download", () => Results.Bytes(download));
+        });
+        using var client = app.CreateClient();
+        var upload = new byte[3 * 1024 * 1024];
+        Random.Shared.NextBytes(upload);
+
+        using var uploaded = await client.PostAsync("/upload", new ByteArrayContent(upload));
+        var downloaded = await client.GetByteArrayAsync("/download");
+
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(upload)), await uploaded.Content.ReadAsStringAsync());
+        Assert.Equal(download, downloaded);
+    }
+
+    [Fact]
+    public async Task Recycle_MovesAnOpenConnectionToTheNewInstance()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            PartitionedTransport(partitions: 1),
+            a => a.MapGet("/where", (IPartitionContext p) => $"{p.Generation} {((PartitionInstance)p).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}"));
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        using var client = app.CreateClient();
+        Assert.Equal("1 True", await client.GetStringAsync("/where"));
+
+        await manager.RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("2 True", await client.GetStringAsync("/where").WaitAsync(KestrelTestApp.Timeout));
+        }
+    }
+
+    [Fact]
+    public async Task Http2_OverThePartitionedTransport_Works()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            PartitionedTransport(),
+            a => a.MapGet("/h2", (HttpContext c, IPartitionContext p) => $"{c.Request.Protocol} {((PartitionInstance)p).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}"),
+            protocols: HttpProtocols.Http2);
+        using var client = app.CreateClient(version: HttpVersion.Version20);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => client.GetStringAsync("/h2"))).WaitAsync(KestrelTestApp.Timeout);
+
+        Assert.All(answers, a => Assert.Equal("HTTP/2 True", a));
+    }
+
+    private sealed class RecordThreadFilter(ConcurrentQueue<int> threads) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, nextMiddleware) =>
+            {
+                threads.Enqueue(Environment.CurrentManagedThreadId);
+                return nextMiddleware(context);
+            });
+            next(app);
+        };
+    }
+}
