@@ -1,0 +1,10 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Running;
+
+// Micro-benchmarks of what Partitioned Hosting adds to a request: picking a partition for a connection or a key, the
+// hop into a partition and back, and a call from one partition to another. benchmarks/micro.sh runs them.
+// Benchmarks always run in this process (--inProcess): BenchmarkDotNet's default toolchain would generate and build a
+// project of its own, rebuilding src/ with it.
+string[] arguments = args.Contains("--inProcess", StringComparer.OrdinalIgnoreCase) ? args : ["--inProcess", .. args];
+BenchmarkSwitcher.FromAssembly(typeof(DistributionBenchmarks).Assembly).Run(arguments, DefaultConfig.Instance.AddDiagnoser(MemoryDiagnoser.Default));
