@@ -47,8 +47,19 @@ internal static class PartitionedSocketTransport
                     continue;
                 }
 
-                accepted.NoDelay = true;
-                var partition = runtime.SelectPartition(accepted.RemoteEndPoint);
+                Partition partition;
+                try
+                {
+                    accepted.NoDelay = true;
+                    partition = runtime.SelectPartition(accepted.RemoteEndPoint);
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
+                {
+                    // A connection reset at once, or a distribution policy that failed: drop this one, keep accepting.
+                    accepted.Dispose();
+                    continue;
+                }
+
                 partition.OnConnectionOpened();
                 var id = Interlocked.Increment(ref s_connections).ToString("X12", CultureInfo.InvariantCulture);
                 var connection = new PartitionSocketConnection(accepted, partition, $"P{partition.Id}-{id}");

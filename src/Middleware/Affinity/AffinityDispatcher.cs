@@ -50,11 +50,17 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
     private async Task MoveAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance current, PartitionInstance owner)
     {
-        var admission = await owner.AdmitAsync(context.RequestAborted).ConfigureAwait(true);
+        var admission = await owner.AdmitAsync(context).ConfigureAwait(true);
+        while (admission.IsRetired)
+        {
+            owner = owner.Owner.Current;
+            admission = await owner.AdmitAsync(context).ConfigureAwait(true);
+        }
+
         if (!admission.IsAdmitted)
         {
             Log.QueueFull(logger, owner.Id, owner.QueueLength);
-            runtime.Metrics.RequestRejected(owner.Id, RejectionReasons.QueueFull);
+            runtime.Metrics.RequestRejected(owner.Id, admission.RejectionReason ?? RejectionReasons.QueueFull);
             await PartitionResponses.ServiceUnavailable(context).ConfigureAwait(true);
             return;
         }

@@ -18,6 +18,7 @@ internal sealed class PartitionAffinityMatcherPolicy(AffinityDispatcher dispatch
     : MatcherPolicy, IEndpointSelectorPolicy
 {
     private readonly ConcurrentDictionary<Endpoint, Endpoint?> _wrapped = new();
+    private Func<Endpoint, Endpoint?>? _wrap;
     private Dictionary<string, IPartitionKeyMetadata>? _declaredKeys;
 
     // After the policies that decide which candidates are valid (HTTP method, host, ...).
@@ -29,7 +30,7 @@ internal sealed class PartitionAffinityMatcherPolicy(AffinityDispatcher dispatch
     {
         for (var i = 0; i < candidates.Count; i++)
         {
-            if (candidates.IsValidCandidate(i) && _wrapped.GetOrAdd(candidates[i].Endpoint, Wrap) is { } wrapped)
+            if (candidates.IsValidCandidate(i) && _wrapped.GetOrAdd(candidates[i].Endpoint, _wrap ??= Wrap) is { } wrapped)
             {
                 candidates.ReplaceEndpoint(i, wrapped, candidates[i].Values);
             }

@@ -52,7 +52,14 @@ internal sealed class PartitioningMiddleware
         }
 
         var instance = partition.Current;
-        var admission = instance.AdmitAsync(context.RequestAborted);
+        var admission = instance.AdmitAsync(context);
+        while (admission.IsCompletedSuccessfully && admission.Result.IsRetired)
+        {
+            // A recycle replaced the instance between reading it and counting the request: take the new one.
+            instance = partition.Current;
+            admission = instance.AdmitAsync(context);
+        }
+
         return admission.IsCompletedSuccessfully
             ? Dispatch(context, instance, admission.Result)
             : DispatchWhenAdmittedAsync(context, instance, admission);
@@ -84,7 +91,7 @@ internal sealed class PartitioningMiddleware
         if (!admission.IsAdmitted)
         {
             Log.QueueFull(_logger, partition.Id, partition.QueueLength);
-            _runtime.Metrics.RequestRejected(partition.Id, RejectionReasons.QueueFull);
+            _runtime.Metrics.RequestRejected(partition.Id, admission.RejectionReason ?? RejectionReasons.QueueFull);
             return PartitionResponses.ServiceUnavailable(context);
         }
 
@@ -95,10 +102,28 @@ internal sealed class PartitioningMiddleware
                 return _requests.Get().Start(_requests, this, context, partition, admission.Lease);
             }
 
-            // Already on the partition's thread (the Partitioned transport resumes the connection here): no hop.
+            // Already on the partition's thread (the Partitioned transport resumes the connection here, or the server
+            // parses a pipelined request inline after the previous one): no hop, but the partition's context must be
+            // current, so that the request's awaits come back to this thread.
             partition.OnRequestDequeued();
+            var previous = SynchronizationContext.Current;
+            SynchronizationContext.SetSynchronizationContext(thread.Context);
+            try
+            {
+                return RunHere(context, partition, admission);
+            }
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(previous);
+            }
         }
 
+        return RunHere(context, partition, admission);
+    }
+
+    /// <summary>Runs the rest of the pipeline on the calling thread.</summary>
+    private Task RunHere(HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    {
         Task pipeline;
         try
         {
@@ -119,8 +144,18 @@ internal sealed class PartitioningMiddleware
         return AwaitFreeThreaded(pipeline, partition, admission);
     }
 
-    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission) =>
-        await Dispatch(context, partition, await admission.ConfigureAwait(false)).ConfigureAwait(false);
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission)
+    {
+        var result = await admission.ConfigureAwait(false);
+        if (result.IsRetired)
+        {
+            // Waiting for a permit of an instance that was then replaced: queue on the new one.
+            await InvokeAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        await Dispatch(context, partition, result).ConfigureAwait(false);
+    }
 
     private static async Task AwaitFreeThreaded(Task pipeline, PartitionInstance partition, PartitionAdmission admission)
     {

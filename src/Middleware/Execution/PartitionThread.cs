@@ -54,7 +54,9 @@ internal sealed class PartitionThread : IDisposable
     /// <summary>Whether the calling code runs on this partition's thread.</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
 
-    public void Start() => _thread.Start();
+    // UnsafeStart: the thread must not inherit the execution context of whoever created it (a request that triggered
+    // a recycle): the thread restores that context after every work item.
+    public void Start() => _thread.UnsafeStart();
 
     public void Post(SendOrPostCallback callback, object? state) => Enqueue(new WorkItem(callback, state, WorkKind.SendOrPost));
 
@@ -88,6 +90,7 @@ internal sealed class PartitionThread : IDisposable
     private void Enqueue(in WorkItem item)
     {
         _queue.Enqueue(item);
+        Interlocked.MemoryBarrier();
         if (_exited)
         {
             Forward();
@@ -149,6 +152,9 @@ internal sealed class PartitionThread : IDisposable
             {
                 // Posts racing with the end are forwarded: by this final pass, or by Enqueue once it sees _exited.
                 _exited = true;
+
+                // A full fence: Enqueue's read of _exited and this read of the queue must not both miss each other.
+                Interlocked.MemoryBarrier();
                 Forward();
                 return;
             }

@@ -25,6 +25,9 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     public PartitionRuntime Runtime { get; }
 
+    /// <summary>Serializes the recycles of this partition.</summary>
+    public SemaphoreSlim RecycleGate { get; } = new(1, 1);
+
     public int Id { get; }
 
     public int PartitionCount { get; }

@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Http;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Execution;
@@ -78,8 +79,14 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     /// <summary>The path of the request that most recently started here: a hint for logs about a stall.</summary>
     public string? LastRequest { get; set; }
 
-    /// <summary>Claims the instance's one recycle; false when it is already being replaced.</summary>
+    /// <summary>Claims the instance's background recycle; false when one is already under way.</summary>
     public bool TryBeginRecycle() => Interlocked.Exchange(ref _recycling, 1) == 0;
+
+    /// <summary>A recycle that did not replace the instance: a later one may try again.</summary>
+    public void EndRecycleAttempt() => Volatile.Write(ref _recycling, 0);
+
+    /// <summary>Whether one of its started hooks failed.</summary>
+    public bool StartFailed { get; set; }
 
     /// <summary>The number of requests the instance has admitted.</summary>
     public long RequestCount => Interlocked.Read(ref _requests);
@@ -133,11 +140,19 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     /// its concurrent requests, a permit, waited for within <see cref="MaxQueueWait"/>. Completes synchronously
     /// unless it must wait for a permit.
     /// </summary>
-    public ValueTask<PartitionAdmission> AdmitAsync(CancellationToken cancellationToken)
+    public ValueTask<PartitionAdmission> AdmitAsync(HttpContext context)
     {
         if (!TryAdmitRequest())
         {
             return new(PartitionAdmission.Rejected);
+        }
+
+        // Counted (above) before this check, while WhenIdleAsync sets the flag before it reads the count: either the
+        // drain waits for this request, or this request sees the drain and goes to the instance that replaced this one.
+        if (IsRetiring)
+        {
+            AbandonAdmission();
+            return new(PartitionAdmission.Retired);
         }
 
         if (_limiter is null)
@@ -152,7 +167,9 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         }
 
         lease.Dispose();
-        return WaitForPermitAsync(cancellationToken);
+
+        // RequestAborted is read only here: creating it costs the server a token source per request.
+        return WaitForPermitAsync(context.RequestAborted);
     }
 
     /// <summary>Ends an admitted request: releases its permit and its place in the counts.</summary>
@@ -187,13 +204,25 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         }
 
         lease?.Dispose();
+        AbandonAdmission();
+        return IsRetiring ? PartitionAdmission.Retired : PartitionAdmission.TimedOut;
+    }
+
+    /// <summary>
+    /// Draining because a recycle replaced it (the swap happens before the drain starts). A drain at shutdown keeps
+    /// the instance current: requests that still arrive then are served.
+    /// </summary>
+    private bool IsRetiring => Volatile.Read(ref _draining) == 1 && Owner.Current != this;
+
+    /// <summary>Gives back what <see cref="TryAdmitRequest"/> took, for a request that will not run here.</summary>
+    private void AbandonAdmission()
+    {
         if (Thread is not null)
         {
             OnRequestDequeued();
         }
 
         OnRequestCompleted();
-        return PartitionAdmission.Rejected;
     }
 
     public void OnRequestCompleted()
@@ -344,9 +373,15 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 }
 
 /// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>
-internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLease? Lease)
+internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLease? Lease, string? RejectionReason = null, bool IsRetired = false)
 {
     public static PartitionAdmission Admitted => new(true, null);
 
-    public static PartitionAdmission Rejected => new(false, null);
+    public static PartitionAdmission Rejected => new(false, null, Diagnostics.RejectionReasons.QueueFull);
+
+    /// <summary>The wait for a permit ran past <c>MaxQueueWait</c>, or the client went away.</summary>
+    public static PartitionAdmission TimedOut => new(false, null, Diagnostics.RejectionReasons.QueueWait);
+
+    /// <summary>The instance is being replaced: admit the request on the partition's current instance instead.</summary>
+    public static PartitionAdmission Retired => new(false, null, null, IsRetired: true);
 }

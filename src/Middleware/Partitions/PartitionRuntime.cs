@@ -176,12 +176,23 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         var partition = partitions[partitionId];
         partition.IsUnhealthy = false;
         partition.ResetFailures();
-        return RecycleCoreAsync(partition, partition.Current, RecycleCause.Manual, cancellationToken);
+        return RecycleCoreAsync(partition, partition.Current, RecycleCause.Manual, manual: true, cancellationToken);
     }
 
-    /// <summary>Starts a recycle in the background (a limit was reached, a fault, a deadlock).</summary>
-    public void RequestRecycle(Partition partition, PartitionInstance instance, RecycleCause cause) =>
-        _ = RecycleCoreAsync(partition, instance, cause, _stopping.Token);
+    /// <summary>
+    /// Starts a recycle in the background (a limit was reached, a fault, a deadlock), once per instance, on the thread
+    /// pool: not on the thread that noticed (a request, the watchdog, a failing partition), nor in its execution context.
+    /// </summary>
+    public void RequestRecycle(Partition partition, PartitionInstance instance, RecycleCause cause)
+    {
+        if (instance.TryBeginRecycle())
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(
+                static s => _ = s.Runtime.RecycleCoreAsync(s.Partition, s.Instance, s.Cause, manual: false, s.Runtime._stopping.Token),
+                (Runtime: this, Partition: partition, Instance: instance, Cause: cause),
+                preferLocal: false);
+        }
+    }
 
     /// <summary>An exception escaped work posted to a partition: log it, and replace the partition unless it crash-loops.</summary>
     public void OnUnhandledException(PartitionInstance instance, Exception exception)
@@ -269,31 +280,69 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             catch (Exception ex)
             {
                 Log.LifecycleHookFailed(_logger, instance.Id, "started", ex);
+                instance.StartFailed = true;
                 OnFault(instance);
             }
         }
     }
 
-    private async Task RecycleCoreAsync(Partition partition, PartitionInstance old, RecycleCause cause, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces <paramref name="old"/>, if it is still the partition's current instance, once a recycle slot is free.
+    /// One recycle of a partition at a time; a manual caller sees its cancellation and waits its turn.
+    /// </summary>
+    private async Task RecycleCoreAsync(Partition partition, PartitionInstance old, RecycleCause cause, bool manual, CancellationToken cancellationToken)
     {
-        if (!old.TryBeginRecycle())
-        {
-            return;
-        }
-
-        partition.OnRecycleStarted();
-        var slotTaken = false;
         var replaced = false;
         try
         {
-            await _recycleSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            slotTaken = true;
-            if (!_running)
+            await partition.RecycleGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!manual)
+        {
+            old.EndRecycleAttempt();
+            return;
+        }
+
+        try
+        {
+            if (partition.Current != old || !_running)
             {
                 return;
             }
 
-            var next = CreateInstance(partition, old.Generation + 1);
+            var next = await ReplaceAsync(partition, old, cause, cancellationToken).ConfigureAwait(false);
+            replaced = true;
+
+            // The new instance's started hooks may have failed: now that it is current, that counts as its fault.
+            if (next.StartFailed)
+            {
+                OnFault(next);
+            }
+        }
+        catch (OperationCanceledException) when (!manual)
+        {
+        }
+        finally
+        {
+            if (!replaced)
+            {
+                old.EndRecycleAttempt();
+            }
+
+            partition.RecycleGate.Release();
+        }
+    }
+
+    private async Task<PartitionInstance> ReplaceAsync(Partition partition, PartitionInstance old, RecycleCause cause, CancellationToken cancellationToken)
+    {
+        partition.OnRecycleStarted();
+        var slotTaken = false;
+        PartitionInstance? next = null;
+        try
+        {
+            await _recycleSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            slotTaken = true;
+            next = CreateInstance(partition, old.Generation + 1);
             await RunStartedHooksAsync(next).ConfigureAwait(false);
             if (old.Thread is { } oldThread)
             {
@@ -303,20 +352,17 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
             partition.Current = next;
             partition.IsStalled = false;
-            replaced = true;
             Metrics.Recycled(partition.Id, cause);
             Log.Recycled(_logger, partition.Id, next.Generation, cause, old.ActiveRequests);
 
             // The old instance drains in the background, holding the recycle slot, so that recycles stay staggered.
-            slotTaken = false;
             _retiring[old] = RetireAsync(old);
-        }
-        catch (OperationCanceledException)
-        {
+            return next;
         }
         finally
         {
-            if (slotTaken)
+            var replaced = partition.Current == next;
+            if (slotTaken && !replaced)
             {
                 _recycleSlots.Release();
             }
@@ -358,14 +404,18 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
     }
 
-    /// <summary>Runs the stopping hooks, disposes the container (on the partition's thread) and ends the thread.</summary>
+    /// <summary>
+    /// Runs the stopping hooks, disposes the container (on the partition's thread) and ends the thread; each step is
+    /// bounded, so that a blocked partition cannot hold up a recycle or the host's shutdown.
+    /// </summary>
     private async Task DisposeInstanceAsync(PartitionInstance instance, CancellationToken cancellationToken)
     {
         foreach (var hook in instance.Services.GetServices<IPartitionLifecycleHook>())
         {
             try
             {
-                await instance.InvokeAsync(h => ((IPartitionLifecycleHook)h).OnStoppingAsync(instance, cancellationToken), hook).ConfigureAwait(false);
+                await instance.InvokeAsync(h => ((IPartitionLifecycleHook)h).OnStoppingAsync(instance, cancellationToken), hook)
+                    .WaitAsync(s_threadStopTimeout, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -376,7 +426,8 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         try
         {
             // Partition-local services are disposed where they live: on the partition's thread.
-            await instance.InvokeAsync(static c => ((PartitionContainer)c).DisposeAsync().AsTask(), instance.Container).ConfigureAwait(false);
+            await instance.InvokeAsync(static c => ((PartitionContainer)c).DisposeAsync().AsTask(), instance.Container)
+                .WaitAsync(s_threadStopTimeout, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
