@@ -54,6 +54,7 @@ public static class PartitioningServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PartitionRuntimeLifecycle>());
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
         services.TryAddSingleton<AffinityDispatcher>();
+        services.TryAddSingleton<PartitionKeyCatalog>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, PartitionAffinityMatcherPolicy>());
         services.TryAddSingleton<IPartitionInvoker, PartitionInvoker>();
 

@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Matching;
-using Microsoft.Extensions.Options;
-using PartitionedHosting.Configuration;
 
 namespace PartitionedHosting.Affinity;
 
@@ -14,12 +12,11 @@ namespace PartitionedHosting.Affinity;
 /// declared in code or in configuration, and runs after the application's middleware, which stays on the
 /// connection's partition.
 /// </summary>
-internal sealed class PartitionAffinityMatcherPolicy(AffinityDispatcher dispatcher, IOptions<PartitionedHostingOptions> options)
+internal sealed class PartitionAffinityMatcherPolicy(AffinityDispatcher dispatcher, PartitionKeyCatalog keys)
     : MatcherPolicy, IEndpointSelectorPolicy
 {
     private readonly ConcurrentDictionary<Endpoint, Endpoint?> _wrapped = new();
     private Func<Endpoint, Endpoint?>? _wrap;
-    private Dictionary<string, IPartitionKeyMetadata>? _declaredKeys;
 
     // After the policies that decide which candidates are valid (HTTP method, host, ...).
     public override int Order => int.MaxValue - 1000;
@@ -52,21 +49,6 @@ internal sealed class PartitionAffinityMatcherPolicy(AffinityDispatcher dispatch
         return new RouteEndpoint(context => dispatcher.InvokeAsync(context, inner, key), route.RoutePattern, route.Order, metadata, route.DisplayName);
     }
 
-    private IPartitionKeyMetadata? GetKey(Endpoint endpoint)
-    {
-        if (endpoint.Metadata.GetMetadata<IPartitionKeyMetadata>() is { } declared)
-        {
-            return declared;
-        }
+    private IPartitionKeyMetadata? GetKey(Endpoint endpoint) => keys.GetKey(endpoint);
 
-        var keys = _declaredKeys ??= options.Value.Keys.ToDictionary(
-            k => Normalize(k.Pattern),
-            k => (IPartitionKeyMetadata)new PartitionKeyAttribute(k.Source, k.Name),
-            StringComparer.OrdinalIgnoreCase);
-        return endpoint is RouteEndpoint { RoutePattern.RawText: { } pattern } && keys.TryGetValue(Normalize(pattern), out var configured)
-            ? configured
-            : null;
-    }
-
-    private static string Normalize(string pattern) => "/" + pattern.Trim().Trim('/');
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
+using PartitionedHosting.Affinity;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Partitions;
@@ -19,12 +20,14 @@ internal sealed class PartitioningMiddleware
     private const int MaxPooledRequests = 1024;
 
     private readonly RequestDelegate _next;
+    private readonly PartitionKeyCatalog _keys;
     private readonly PartitionRuntime _runtime;
     private readonly ObjectPool<PartitionRequest> _requests;
     private readonly ILogger _logger;
 
-    public PartitioningMiddleware(RequestDelegate next, PartitionRuntime runtime, ILogger<PartitioningMiddleware> logger)
+    public PartitioningMiddleware(RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, ILogger<PartitioningMiddleware> logger)
     {
+        _keys = keys;
         _next = next;
         _runtime = runtime;
         _requests = new DefaultObjectPool<PartitionRequest>(new DefaultPooledObjectPolicy<PartitionRequest>(), MaxPooledRequests);
@@ -39,12 +42,19 @@ internal sealed class PartitioningMiddleware
             return PartitionResponses.ServiceUnavailable(context);
         }
 
-        if (context.Features.Get<IPartitionFeature>() is not Partition partition || partition.Runtime != _runtime)
+        Partition partition;
+        if (_keys.GuessKey(context) is { } key && _runtime.GetOwner(key) is { IsAvailable: true } owner)
+        {
+            // A keyed request starts on its key's owner: no move there and back when its endpoint runs.
+            partition = owner;
+            context.Features.Set<IPartitionFeature>(partition);
+        }
+        else if (context.Features.Get<IPartitionFeature>() is not Partition connectionPartition || connectionPartition.Runtime != _runtime)
         {
             partition = _runtime.SelectPartition(context);
             context.Features.Set<IPartitionFeature>(partition);
         }
-        else if (!partition.IsAvailable)
+        else if (!(partition = connectionPartition).IsAvailable)
         {
             // The connection's partition is stalled or unhealthy: this request goes elsewhere, the connection stays.
             partition = _runtime.AvailableFrom(partition);

@@ -47,10 +47,12 @@ public sealed class PartitionedTransportTests
             answers.Add(await response.Content.ReadAsStringAsync());
         }
 
-        // Code that runs before the partitioning middleware (the server's own) is already on the partition's thread.
+        // Code that runs before the partitioning middleware (the server's own) is already on the partition's thread,
+        // except possibly for a connection's first request: the server starts a connection on the thread pool, and its
+        // first read completes there when the request's bytes have already arrived.
         Assert.Single(answers.Distinct());
         Assert.NotEqual("moved", answers[0]);
-        Assert.All(before, thread => Assert.Equal(answers[0], thread.ToString(CultureInfo.InvariantCulture)));
+        Assert.All(before.Skip(1), thread => Assert.Equal(answers[0], thread.ToString(CultureInfo.InvariantCulture)));
     }
 
     [Fact]
