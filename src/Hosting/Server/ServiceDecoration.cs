@@ -19,7 +19,7 @@ internal static class ServiceDecoration
                 continue;
             }
 
-            var key = new Decorated(original);
+            var key = new Decorated();
             services.Add(original switch
             {
                 { ImplementationInstance: { } instance } => new ServiceDescriptor(typeof(TService), key, instance),
@@ -30,10 +30,8 @@ internal static class ServiceDecoration
         }
     }
 
-    private sealed class Decorated(ServiceDescriptor original)
+    private sealed class Decorated
     {
-        public ServiceDescriptor Original => original;
-
         public Func<IServiceProvider, object> Create<TService>(Func<IServiceProvider, TService, TService> decorate)
             where TService : class =>
             services => decorate(services, services.GetRequiredKeyedService<TService>(this));

@@ -130,7 +130,7 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         SynchronizationContext.SetSynchronizationContext(null);
         try
         {
-            completion.TryCompleteFrom(pipeline);
+            completion.TrySetFromTask(pipeline);
         }
         finally
         {

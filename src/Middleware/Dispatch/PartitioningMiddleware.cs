@@ -75,21 +75,16 @@ internal sealed class PartitioningMiddleware
             : DispatchWhenAdmittedAsync(context, instance, admission);
     }
 
-    /// <summary>Installs the partition's services (and, single-threaded, its response callbacks) on the request.</summary>
-    internal static void EnterPartition(HttpContext context, PartitionInstance partition)
+    /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
+    internal Task RunInPartition(HttpContext context, PartitionInstance partition)
     {
+        // The partition's services, and, single-threaded, its response callbacks.
         var features = context.Features;
         features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
         if (partition.Thread is not null)
         {
             features.Set<IHttpResponseFeature>(new PartitionResponseFeature(features.GetRequiredFeature<IHttpResponseFeature>(), partition));
         }
-    }
-
-    /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
-    internal Task RunInPartition(HttpContext context, PartitionInstance partition)
-    {
-        EnterPartition(context, partition);
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
         using var scope = _logger.BeginScope(partition.LogScope);

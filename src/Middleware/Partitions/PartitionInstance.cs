@@ -360,7 +360,7 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
             var task = Invoke(work, state);
             if (task.IsCompleted)
             {
-                _completion.TryCompleteFrom(task);
+                _completion.TrySetFromTask(task);
                 return;
             }
 
@@ -368,7 +368,7 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
             task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(Complete);
         }
 
-        private void Complete() => _completion.TryCompleteFrom(_work!);
+        private void Complete() => _completion.TrySetFromTask(_work!);
     }
 }
 
