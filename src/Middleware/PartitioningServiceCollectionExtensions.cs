@@ -2,7 +2,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.SignalR;
 using PartitionedHosting;
 using PartitionedHosting.Affinity;
 using PartitionedHosting.CrossPartition;
@@ -11,6 +13,8 @@ using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Dispatch;
 using PartitionedHosting.Distribution;
+using PartitionedHosting.Mvc;
+using PartitionedHosting.SignalR;
 using PartitionedHosting.Partitions;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -55,8 +59,14 @@ public static class PartitioningServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
         services.TryAddSingleton<AffinityDispatcher>();
         services.TryAddSingleton<PartitionKeyCatalog>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, PartitionAffinityMatcherPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, PartitionEndpointMatcherPolicy>());
         services.TryAddSingleton<IPartitionInvoker, PartitionInvoker>();
+
+        // Framework seams that call back into request code outside the middleware pipeline or after their own
+        // ConfigureAwait(false): MVC's formatters enumerating async streams, and SignalR running hubs.
+        services.TryAddEnumerable(ServiceDescriptor.Transient<IConfigureOptions<MvcOptions>, PartitionMvcOptionsSetup>());
+        services.RemoveAll(typeof(HubConnectionHandler<>));
+        services.AddSingleton(typeof(HubConnectionHandler<>), typeof(PartitionHubConnectionHandler<>));
 
         if (configurePartition is not null)
         {

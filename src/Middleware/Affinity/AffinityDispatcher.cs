@@ -79,7 +79,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             features.Set(owner.Thread is null ? serverResponse : new PartitionResponseFeature(serverResponse, owner));
 
             // Awaited with the current partition's context, so that the request comes back to it afterwards.
-            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context), dequeues: true).ConfigureAwait(true);
+            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner, logger), dequeues: true).ConfigureAwait(true);
         }
         finally
         {
@@ -92,9 +92,16 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
     private static async Task<bool> RunEndpoint(EndpointCall call)
     {
-        await call.Endpoint(call.Context).ConfigureAwait(false);
+        // The owner's scope, inside the connection partition's: the innermost scope names the partition running the code.
+        Task endpoint;
+        using (call.Logger.BeginScope(call.Owner.LogScope))
+        {
+            endpoint = call.Endpoint(call.Context);
+        }
+
+        await endpoint.ConfigureAwait(false);
         return true;
     }
 
-    private sealed record EndpointCall(RequestDelegate Endpoint, HttpContext Context);
+    private sealed record EndpointCall(RequestDelegate Endpoint, HttpContext Context, PartitionInstance Owner, ILogger Logger);
 }

@@ -137,6 +137,19 @@ public sealed class PartitionedHostingOptions
     public TimeSpan CrashLoopWindow { get; set; } = PartitionedHostingDefaults.CrashLoopWindow;
 
     /// <summary>
+    /// Whether request code of a single-threaded partition that runs off the partition's thread, outside its turn
+    /// (after <c>ConfigureAwait(false)</c>, in <c>Task.Run</c> or a timer), is logged: a warning once per call site, with
+    /// the partition, the request path and the stack. <see langword="null"/> turns it on in the <c>Development</c>
+    /// environment only.
+    /// </summary>
+    /// <remarks>
+    /// Defaults to the environment: on in <c>Development</c>, off elsewhere. Off, it costs nothing; on, every request of
+    /// a single-threaded partition carries a marker in its execution context, and every move of that context between
+    /// threads is checked.
+    /// </remarks>
+    public bool? DetectEscapes { get; set; }
+
+    /// <summary>
     /// Per-partition overrides, keyed by partition index (0 to <see cref="PartitionCount"/> - 1); bound from
     /// <c>PartitionedHosting:Partitions:{index}</c>.
     /// </summary>

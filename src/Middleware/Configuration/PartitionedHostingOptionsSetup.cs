@@ -19,7 +19,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
     private const string KnownSettings =
         "PartitionCount, Mode, Transport, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
         "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, " +
-        "CrashLoopMaxFailures, CrashLoopWindow, Partitions";
+        "CrashLoopMaxFailures, CrashLoopWindow, DetectEscapes, Partitions";
 
     public void Configure(PartitionedHostingOptions options)
     {
@@ -93,6 +93,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     break;
                 case "CRASHLOOPWINDOW":
                     options.CrashLoopWindow = ReadDuration(child, key, options.BindingErrors) ?? options.CrashLoopWindow;
+                    break;
+                case "DETECTESCAPES":
+                    options.DetectEscapes = ReadBool(child, key, options.BindingErrors) ?? options.DetectEscapes;
                     break;
                 case "KEYPOLICY":
                     options.KeyPolicy = child.Value ?? options.KeyPolicy;
@@ -182,6 +185,17 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
         }
 
         errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<TEnum>())}.");
+        return null;
+    }
+
+    private static bool? ReadBool(IConfigurationSection setting, string key, List<string> errors)
+    {
+        if (bool.TryParse(setting.Value?.Trim(), out var value))
+        {
+            return value;
+        }
+
+        errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: true, false.");
         return null;
     }
 

@@ -25,6 +25,7 @@ internal sealed class PartitionContainer : IServiceScopeFactory, IAsyncDisposabl
         FrozenDictionary<Type, bool> localServices,
         IServiceProvider applicationServices)
     {
+        Partition = partition;
         LocalServices = localServices;
         ApplicationServices = applicationServices;
         ApplicationScopeFactory = applicationServices.GetRequiredService<IServiceScopeFactory>();
@@ -44,6 +45,9 @@ internal sealed class PartitionContainer : IServiceScopeFactory, IAsyncDisposabl
         services.AddScoped<ScopeLink>();
         _provider = services.BuildServiceProvider();
     }
+
+    /// <summary>The partition instance that owns the container.</summary>
+    public IPartitionContext Partition { get; }
 
     public FrozenDictionary<Type, bool> LocalServices { get; }
 

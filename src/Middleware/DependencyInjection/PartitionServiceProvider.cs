@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
+using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.DependencyInjection;
 
@@ -62,6 +63,9 @@ internal sealed class PartitionServiceProvider :
         _sameRequest = sameRequest;
         _scoped = true;
     }
+
+    /// <summary>The partition instance whose services these are.</summary>
+    public IPartitionContext Partition => _container.Partition;
 
     IServiceProvider IServiceProvidersFeature.RequestServices
     {

@@ -33,6 +33,17 @@ internal sealed class PartitionResponseFeature(IHttpResponseFeature inner, Parti
 
     private sealed class Callback(PartitionInstance partition, Func<object, Task> callback, object state)
     {
-        public Task Invoke() => partition.InvokeAsync(callback, state);
+        private static readonly Func<object, Task> s_run = static c => ((Callback)c).Run();
+
+        public Task Invoke() => partition.InvokeAsync(s_run, this);
+
+        // In the partition's log scope: the server runs the callbacks outside the request's middleware.
+        private Task Run()
+        {
+            using (partition.Runtime.BeginLogScope(partition))
+            {
+                return callback(state);
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.Affinity;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
+using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Dispatch;
@@ -78,12 +79,19 @@ internal sealed class PartitioningMiddleware
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
     internal Task RunInPartition(HttpContext context, PartitionInstance partition)
     {
-        // The partition's services, and, single-threaded, its response callbacks.
+        // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
+        // single-threaded, its response callbacks.
         var features = context.Features;
+        features.Set<IPartitionFeature>(partition);
         features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
-        if (partition.Thread is not null)
+        if (partition.Thread is { } thread)
         {
             features.Set<IHttpResponseFeature>(new PartitionResponseFeature(features.GetRequiredFeature<IHttpResponseFeature>(), partition));
+            if (_runtime.Escapes is { } escapes)
+            {
+                // Called in an execution context of the request's own (see the callers): the flow marks it, and what it starts.
+                PartitionFlow.Current = new PartitionFlow(thread, partition.Id, context.Request.Path.Value, guarded: false, escapes);
+            }
         }
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
@@ -115,7 +123,7 @@ internal sealed class PartitioningMiddleware
             SynchronizationContext.SetSynchronizationContext(thread.Context);
             try
             {
-                return RunHere(context, partition, admission);
+                return _runtime.Escapes is null ? RunHere(context, partition, admission) : RunHereInOwnExecutionContext(context, partition, admission);
             }
             finally
             {
@@ -123,7 +131,27 @@ internal sealed class PartitioningMiddleware
             }
         }
 
-        return RunHere(context, partition, admission);
+        // A free-threaded partition's request reached on a single-threaded partition's thread (a keyed request owned by
+        // it, on a connection of the other with the Partitioned transport, or pipelined after one): not there.
+        return PartitionThread.Current is null
+            ? RunHere(context, partition, admission)
+            : Task.Run(() => RunHere(context, partition, admission));
+    }
+
+    /// <summary>
+    /// <see cref="RunHere"/> in an execution context of the request's own, so that the escape detector's marker does not
+    /// stay in the server's (the request runs inline in the server's code).
+    /// </summary>
+    private Task RunHereInOwnExecutionContext(HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    {
+        if (ExecutionContext.Capture() is not { } executionContext)
+        {
+            return RunHere(context, partition, admission);
+        }
+
+        var run = new InlineRun(this, context, partition, admission);
+        ExecutionContext.Run(executionContext, static r => ((InlineRun)r!).Run(), run);
+        return run.Pipeline!;
     }
 
     /// <summary>Runs the rest of the pipeline on the calling thread.</summary>
@@ -172,5 +200,12 @@ internal sealed class PartitioningMiddleware
         {
             partition.OnRequestCompleted(admission.Lease);
         }
+    }
+
+    private sealed class InlineRun(PartitioningMiddleware middleware, HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    {
+        public Task? Pipeline { get; private set; }
+
+        public void Run() => Pipeline = middleware.RunHere(context, partition, admission);
     }
 }

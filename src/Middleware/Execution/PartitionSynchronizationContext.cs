@@ -12,7 +12,8 @@ internal sealed class PartitionSynchronizationContext(PartitionThread thread) : 
 
     public override void Send(SendOrPostCallback d, object? state)
     {
-        if (thread.IsCurrent)
+        // Whoever holds the partition's turn may run the partition's code: waiting for the thread would deadlock.
+        if (thread.IsCurrent || thread.Turn.IsHeldByCurrentThread)
         {
             d(state);
             return;

@@ -36,14 +36,17 @@ internal sealed class PartitionThread : IDisposable
 
     public PartitionSynchronizationContext Context { get; }
 
+    /// <summary>The partition's turn: held by this thread while it runs work, or by a thread that runs the partition's code off it.</summary>
+    public PartitionTurn Turn { get; } = new();
+
     public int ManagedThreadId => _thread.ManagedThreadId;
 
     /// <summary>
-    /// When the current turn (one work item: a synchronous segment of request code) started, as a
-    /// <see cref="TimeProvider.GetTimestamp"/> value of <see cref="TimeProvider.System"/>; 0 while the thread is idle.
-    /// Read by the watchdog from another thread.
+    /// When the current turn (one work item: a synchronous segment of request code, on this thread or, holding
+    /// <see cref="Turn"/>, on another) started, as a <see cref="TimeProvider.GetTimestamp"/> value of
+    /// <see cref="TimeProvider.System"/>; 0 while the partition is idle. Read by the watchdog from another thread.
     /// </summary>
-    public long TurnStartedAt => Volatile.Read(ref _turnStartedAt);
+    public long TurnStartedAt => Volatile.Read(ref _turnStartedAt) is var started and not 0 ? started : Turn.OtherTurnStartedAt;
 
     /// <summary>Receives the duration of every turn, when set (metrics).</summary>
     public Action<TimeSpan>? OnTurnCompleted { get; set; }
@@ -132,8 +135,14 @@ internal sealed class PartitionThread : IDisposable
 
         while (true)
         {
+            Turn.EnterPartitionThread();
             while (_queue.TryDequeue(out var item))
             {
+                if (Turn.IsWanted)
+                {
+                    Turn.YieldPartitionThread();
+                }
+
                 var started = TimeProvider.System.GetTimestamp();
                 Volatile.Write(ref _turnStartedAt, started);
                 Execute(item);
@@ -148,6 +157,7 @@ internal sealed class PartitionThread : IDisposable
                 }
             }
 
+            Turn.ExitPartitionThread();
             if (_stopping)
             {
                 // Posts racing with the end are forwarded: by this final pass, or by Enqueue once it sees _exited.

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using PartitionedHosting.Configuration;
@@ -263,9 +264,9 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     {
         if (Thread is null)
         {
-            return PartitionThread.Current is null
+            return PartitionThread.Current is null && PartitionFlow.Current is null
                 ? Invoke(work, state)
-                : Task.Run(() => work(state), cancellationToken);
+                : RunOnThreadPool(work, state, cancellationToken);
         }
 
         if (Thread.IsCurrent)
@@ -292,6 +293,23 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         var call = new PartitionCall<T>(this, work, state, dequeues, cancellationToken);
         Thread.Post(call);
         return call.Task;
+    }
+
+    /// <summary>
+    /// Runs free-threaded work on the thread pool, for a caller on a single-threaded partition's thread or flow: not
+    /// on that partition's thread, nor under its turn or in its flow.
+    /// </summary>
+    private static Task<T> RunOnThreadPool<T>(Func<object, Task<T>> work, object state, CancellationToken cancellationToken)
+    {
+        if (PartitionFlow.Current is null || PartitionFlow.CaptureWithoutFlow() is not { } context)
+        {
+            return Task.Run(() => work(state), cancellationToken);
+        }
+
+        // Started in the caller's execution context minus its flow, which the task then captures.
+        var started = new StrongBox<Task<T>>();
+        ExecutionContext.Run(context, _ => started.Value = Task.Run(() => work(state), cancellationToken), null);
+        return started.Value!;
     }
 
     private static long Jitter(long value, double jitter, Random random) =>
@@ -328,7 +346,7 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         : IPartitionWorkItem
     {
         private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
-        private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
+        private readonly ExecutionContext? _executionContext = PartitionFlow.CaptureWithoutFlow();
         private readonly TaskCompletionSource<T> _completion = new();
         private Task<T>? _work;
 
@@ -357,6 +375,12 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
         private void Run()
         {
+            // The work is this partition's request code: the escape detector watches it for this partition.
+            if (partition.Runtime.Escapes is { } escapes)
+            {
+                PartitionFlow.Current = new PartitionFlow(partition.Thread!, partition.Id, path: null, guarded: false, escapes);
+            }
+
             var task = Invoke(work, state);
             if (task.IsCompleted)
             {

@@ -9,6 +9,7 @@ using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Distribution;
+using PartitionedHosting.Execution;
 
 namespace PartitionedHosting.Partitions;
 
@@ -71,6 +72,9 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
     /// <summary>The randomness of recycle jitter; replaceable by tests.</summary>
     public Random Random { get; init; } = Random.Shared;
+
+    /// <summary>The escape detector, when <c>DetectEscapes</c> turned it on; <see langword="null"/> otherwise.</summary>
+    public IPartitionEscapeSink? Escapes { get; private set; }
 
     /// <summary>What a keyed request whose key is missing or unreadable gets.</summary>
     public PartitionKeyFailure KeyFailure { get; private set; }
@@ -166,6 +170,9 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         return partitions[index];
     }
 
+    /// <summary>Begins the log scope of code running in <paramref name="instance"/> (scopes are shared by every logger).</summary>
+    public IDisposable? BeginLogScope(PartitionInstance instance) => _logger.BeginScope(instance.LogScope);
+
     public IReadOnlyList<PartitionSnapshot> GetSnapshots() => [.. _partitions.Select(p => p.Snapshot())];
 
     public Task RecycleAsync(int partitionId, CancellationToken cancellationToken = default)
@@ -226,6 +233,12 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         _distribution = _policies.Get(options.ConnectionDistribution);
         _keyPolicy = _keyPolicies.Get(options.KeyPolicy);
         KeyFailure = options.KeyFailure;
+        var environment = _services.GetService<Microsoft.Extensions.Hosting.IHostEnvironment>();
+        if (options.DetectEscapes ?? environment?.EnvironmentName == Microsoft.Extensions.Hosting.Environments.Development)
+        {
+            Escapes = new PartitionEscapeDetector(_services.GetRequiredService<ILogger<PartitionEscapeDetector>>(), environment?.ApplicationName);
+        }
+
         _recycleSlots = new SemaphoreSlim(options.MaxConcurrentRecycles);
         _localServices = _registry.BuildLocalServiceTable();
 

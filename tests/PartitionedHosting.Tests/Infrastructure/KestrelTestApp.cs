@@ -60,6 +60,12 @@ internal sealed class KestrelTestApp : IAsyncDisposable
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
         builder.Logging.ClearProviders();
         builder.Logging.AddFilter("PartitionedHosting", LogLevel.Warning);
+
+        // PARTITIONED_HOSTING_TEST_LOGS=Debug (or another level) shows the server's logs while a test is debugged.
+        if (Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("PARTITIONED_HOSTING_TEST_LOGS"), out var level))
+        {
+            builder.Logging.AddSimpleConsole().SetMinimumLevel(level);
+        }
         builder.Configuration.AddInMemoryCollection(settings);
 
         // Runs the functional tests over the partitioned transport too (see .ci/run).
