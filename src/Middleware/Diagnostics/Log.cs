@@ -53,6 +53,6 @@ internal static partial class Log
     [LoggerMessage(16, LogLevel.Error, "Partition {PartitionId}: disposing its services failed.")]
     public static partial void DisposeFailed(ILogger logger, int partitionId, Exception exception);
 
-    [LoggerMessage(17, LogLevel.Warning, "Partition {PartitionId}: request code ran off the single-threaded partition's thread, outside its turn, on thread {ThreadId}: {CallSite} (request {RequestPath}). Code after ConfigureAwait(false), in Task.Run or in a timer callback runs in parallel with the partition and must not touch its state or partition-local services; remove ConfigureAwait(false), or move the work back with IPartitionInvoker. Reported once per call site. {Stack}")]
-    public static partial void Escaped(ILogger logger, int partitionId, string requestPath, string callSite, int threadId, string stack);
+    [LoggerMessage(17, LogLevel.Warning, "Partition {PartitionId}: request code left the single-threaded partition: {CallSite}, in request {RequestPath}, on thread {ThreadId}, outside the partition's turn. Code after ConfigureAwait(false), in Task.Run or in a timer runs in parallel with the partition and must not touch its state or partition-local services: remove ConfigureAwait(false), or move the work back with IPartitionInvoker. Reported once per call site.")]
+    public static partial void Escaped(ILogger logger, int partitionId, string callSite, string requestPath, int threadId);
 }

@@ -10,42 +10,60 @@ namespace PartitionedHosting.Diagnostics;
 /// <summary>
 /// Tells the author where request code of a single-threaded partition left the partition: a warning, once per call
 /// site, when application code runs off the partition's thread outside its turn (code after
-/// <c>ConfigureAwait(false)</c>, in <c>Task.Run</c>, in a timer), with the partition, the request path and the stack.
+/// <c>ConfigureAwait(false)</c>, in <c>Task.Run</c>, in a timer), with the partition, the request path and the code:
+/// the async method and the await it reached, or the task's delegate.
 /// </summary>
 /// <remarks>
-/// It is told of every move of a partition's request flow to another thread (see <see cref="PartitionFlow"/>), framework
-/// code included: the framework's own continuations after <c>ConfigureAwait(false)</c> (Kestrel reading a body, a
-/// database driver) run off the thread too, touching none of the partition's state. So it looks at what is about to
-/// run: the async method whose continuation it is, or the delegate of a task, and reports it only when it belongs to
-/// the application (the host's application assembly, or an assembly that references partitioned hosting).
+/// <para>
+/// It is told of every move of a partition's request flow to another thread (see <see cref="PartitionFlow"/>), the
+/// framework's own code included: Kestrel reading a body, an HTTP client or a database driver continue off the thread
+/// after their own <c>ConfigureAwait(false)</c>, touching none of the partition's state. So it reports only what it
+/// can tell is the application's (the host's application assembly, or an assembly that references partitioned
+/// hosting): the delegate of a task (<c>Task.Run</c>, <c>ContinueWith</c>), seen as the flow arrives; and async
+/// methods, seen by the synchronization context it puts on the thread for the time the flow runs there, which
+/// behaves as no context at all but learns which async method awaits next.
+/// </para>
+/// <para>
+/// The runtime does not say which async method resumes on a thread, so code that left the partition and returns
+/// without another await (the tail of a method after its last <c>ConfigureAwait(false)</c>) is not seen. Nor is a stack
+/// logged: when a flow moves to a thread, the stack holds only the runtime's dispatch frames.
+/// </para>
 /// </remarks>
-internal sealed class PartitionEscapeDetector(ILogger<PartitionEscapeDetector> logger, string? applicationName) : IPartitionEscapeSink
+internal sealed class PartitionEscapeDetector : IPartitionEscapeSink
 {
     private static readonly PropertyInfo? s_currentTask = typeof(Task).GetProperty("InternalCurrent", BindingFlags.NonPublic | BindingFlags.Static);
     private static readonly FieldInfo? s_taskAction = typeof(Task).GetField("m_action", BindingFlags.NonPublic | BindingFlags.Instance);
-    private static readonly string s_ours = typeof(PartitionEscapeDetector).Assembly.GetName().Name!;
+    private static readonly HashSet<string> s_libraries = [typeof(PartitionEscapeDetector).Assembly.GetName().Name!, "PartitionedHosting.Hosting"];
 
+    private readonly ILogger _logger;
+    private readonly string? _applicationName;
     private readonly ConcurrentDictionary<object, bool> _reported = new();
     private readonly ConcurrentDictionary<Assembly, bool> _applicationAssemblies = new();
     private long _escapes;
 
-    /// <summary>How many escapes of application code were seen, reported or not (once per call site).</summary>
+    public PartitionEscapeDetector(ILogger<PartitionEscapeDetector> logger, string? applicationName)
+    {
+        _logger = logger;
+        _applicationName = applicationName;
+    }
+
+    /// <summary>How many times application code was seen off its partition, reported or not (once per call site).</summary>
     public long Escapes => Interlocked.Read(ref _escapes);
 
     public void OnEscaped(PartitionFlow flow)
     {
         try
         {
-            var stack = new StackTrace(1, fNeedFileInfo: true);
-            if (FindCallSite(stack) is not { } site)
+            // A task's delegate is known before it runs; an async method only when it awaits (see Probe).
+            if (s_currentTask?.GetValue(null) is Task task && s_taskAction?.GetValue(task) is Delegate action && IsApplication(action.Method.Module.Assembly))
             {
-                return;
+                Report(flow, action.Method, $"the task delegate {Describe(action.Method)} (Task.Run, ContinueWith or a task factory)");
             }
 
-            Interlocked.Increment(ref _escapes);
-            if (_reported.TryAdd(site.Key, true))
+            if (SynchronizationContext.Current is null)
             {
-                Log.Escaped(logger, flow.PartitionId, flow.Path ?? "(none)", site.Description, Environment.CurrentManagedThreadId, stack.ToString());
+                // Restored by the runtime when the flow leaves the thread, as any synchronization context is.
+                SynchronizationContext.SetSynchronizationContext(new Probe(this, flow));
             }
         }
         catch (Exception ex)
@@ -55,38 +73,59 @@ internal sealed class PartitionEscapeDetector(ILogger<PartitionEscapeDetector> l
         }
     }
 
-    /// <summary>The application code about to run: an async method resuming, a task's delegate, or a frame on the stack.</summary>
-    private CallSite? FindCallSite(StackTrace stack)
+    private void OnAwaited(PartitionFlow flow, object? continuation)
     {
-        foreach (var frame in stack.GetFrames())
+        try
         {
-            if (frame.GetMethod() is not { DeclaringType: { } type } method)
+            if (FindStateMachine(continuation, out var state) is { } stateMachine && IsApplication(stateMachine.GetType().Assembly))
             {
-                continue;
+                // The state of a suspended state machine is the index of the await it waits at, counted from 0.
+                var at = state is int index and >= 0 ? $" and reached its await #{index + 1} there" : "";
+                Report(flow, (stateMachine.GetType(), state), $"the async method {DescribeStateMachine(stateMachine.GetType())} ran off the thread{at}");
+            }
+        }
+        catch (Exception ex)
+        {
+            Debug.Fail(ex.ToString());
+        }
+    }
+
+    private void Report(PartitionFlow flow, object callSite, string description)
+    {
+        Interlocked.Increment(ref _escapes);
+        if (_reported.TryAdd(callSite, true))
+        {
+            Log.Escaped(_logger, flow.PartitionId, description, flow.Path ?? "(none)", Environment.CurrentManagedThreadId);
+        }
+    }
+
+    /// <summary>
+    /// The async state machine behind an await's continuation (a box, its MoveNext delegate, or a pair holding either),
+    /// and the state it is suspended in.
+    /// </summary>
+    private static IAsyncStateMachine? FindStateMachine(object? continuation, out object? state)
+    {
+        state = null;
+        for (var depth = 0; depth < 3 && continuation is not null; depth++)
+        {
+            switch (continuation)
+            {
+                case Delegate callback when callback.Target is not null:
+                    continuation = callback.Target;
+                    continue;
+                case Tuple<Action<object?>, object?> pair:
+                    continuation = pair.Item2 ?? pair.Item1;
+                    continue;
             }
 
-            // An async method's continuation: the state machine box's type names the method.
-            if (type.IsGenericType)
+            // The runtime's box keeps the state machine in a public field of an internal type.
+            if (continuation.GetType().GetField("StateMachine")?.GetValue(continuation) is IAsyncStateMachine stateMachine)
             {
-                foreach (var argument in type.GetGenericArguments())
-                {
-                    if (typeof(IAsyncStateMachine).IsAssignableFrom(argument))
-                    {
-                        return IsApplication(argument.Assembly) ? new CallSite(argument, $"the continuation of async method {DescribeStateMachine(argument)}") : null;
-                    }
-                }
+                state = stateMachine.GetType().GetField("<>1__state", BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(stateMachine);
+                return stateMachine;
             }
 
-            // Task.Run, ContinueWith, Task.Factory.StartNew: the task's delegate.
-            if (type == typeof(Task) && s_currentTask?.GetValue(null) is Task task && s_taskAction?.GetValue(task) is Delegate action)
-            {
-                return IsApplication(action.Method.Module.Assembly) ? new CallSite(action.Method, $"the delegate {Describe(action.Method)} of task {task.Id}") : null;
-            }
-
-            if (IsApplication(type.Assembly))
-            {
-                return new CallSite(method, Describe(method));
-            }
+            return null;
         }
 
         return null;
@@ -95,12 +134,12 @@ internal sealed class PartitionEscapeDetector(ILogger<PartitionEscapeDetector> l
     private bool IsApplication(Assembly assembly) => _applicationAssemblies.GetOrAdd(assembly, a =>
     {
         var name = a.GetName().Name;
-        if (name is null || name.StartsWith(s_ours.Split('.')[0] + ".", StringComparison.Ordinal))
+        if (name is null || s_libraries.Contains(name))
         {
             return false;
         }
 
-        return name == applicationName || a.GetReferencedAssemblies().Any(r => r.Name?.StartsWith("PartitionedHosting.", StringComparison.Ordinal) == true);
+        return name == _applicationName || a.GetReferencedAssemblies().Any(r => r.Name is { } referenced && s_libraries.Contains(referenced));
     });
 
     private static string DescribeStateMachine(Type stateMachine)
@@ -114,5 +153,19 @@ internal sealed class PartitionEscapeDetector(ILogger<PartitionEscapeDetector> l
 
     private static string Describe(MethodBase method) => $"{method.DeclaringType?.FullName}.{method.Name}";
 
-    private sealed record CallSite(object Key, string Description);
+    /// <summary>
+    /// The synchronization context of a thread while a partition's flow runs there outside its turn: continuations go
+    /// to the thread pool as with no context; on the way, the detector learns which async method awaited. Posts come
+    /// from whichever thread completes the awaited work, so the probe remembers the flow it was installed for.
+    /// </summary>
+    private sealed class Probe(PartitionEscapeDetector detector, PartitionFlow flow) : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state)
+        {
+            detector.OnAwaited(flow, state ?? d);
+            base.Post(d, state);
+        }
+
+        public override SynchronizationContext CreateCopy() => this;
+    }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -15,7 +14,7 @@ public sealed class LoggingTests
     [InlineData("FreeThreaded")]
     public async Task LogsOfRequestCode_CarryThePartitionId_AcrossAwaits(string mode)
     {
-        var provider = new ScopeCapturingProvider();
+        var provider = new LogRecorder();
         await using var app = await KestrelTestApp.StartAsync(
             Settings.Partitioned(2, mode),
             a => a.MapGet("/log", async (ILogger<LoggingTests> logger, IPartitionContext partition) =>
@@ -37,43 +36,5 @@ public sealed class LoggingTests
         var logged = provider.Entries.Where(e => e.Category == typeof(LoggingTests).FullName).ToList();
         Assert.Equal(8, logged.Count);
         Assert.Equal(partitions.SelectMany(p => new[] { p, p }), logged.Select(e => e.PartitionId));
-    }
-
-    private sealed class ScopeCapturingProvider : ILoggerProvider, ISupportExternalScope
-    {
-        private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
-
-        public ConcurrentQueue<(string Category, string? PartitionId)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(ScopeCapturingProvider provider, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => provider._scopes.Push(state);
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                string? partition = null;
-                provider._scopes.ForEachScope(
-                    (scope, _) =>
-                    {
-                        if (scope is IEnumerable<KeyValuePair<string, object?>> fields && fields.FirstOrDefault(f => f.Key == "PartitionId") is { Key: not null } field)
-                        {
-                            partition = field.Value?.ToString();
-                        }
-                    },
-                    (object?)null);
-                provider.Entries.Enqueue((category, partition));
-            }
-        }
     }
 }

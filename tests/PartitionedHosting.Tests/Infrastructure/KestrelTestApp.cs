@@ -41,9 +41,10 @@ internal sealed class KestrelTestApp : IAsyncDisposable
         Action<WebApplication> map,
         Action<IPartitionBuilder>? configurePartition = null,
         Action<WebApplicationBuilder>? configure = null,
-        HttpProtocols protocols = HttpProtocols.Http1)
+        HttpProtocols protocols = HttpProtocols.Http1,
+        string environment = "Development")
     {
-        var app = Build(settings, map, configurePartition, configure, protocols);
+        var app = Build(settings, map, configurePartition, configure, protocols, environment);
         await app.StartAsync().WaitAsync(Timeout);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new KestrelTestApp(app, new Uri(address));
@@ -54,10 +55,12 @@ internal sealed class KestrelTestApp : IAsyncDisposable
         Action<WebApplication> map,
         Action<IPartitionBuilder>? configurePartition = null,
         Action<WebApplicationBuilder>? configure = null,
-        HttpProtocols protocols = HttpProtocols.Http1)
+        HttpProtocols protocols = HttpProtocols.Http1,
+        string environment = "Development")
     {
-        // Development turns on the container's scope and build validation, which partitions must pass too.
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = Environments.Development });
+        // Development turns on the container's scope and build validation, which partitions must pass too, and the
+        // escape detector.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = environment });
         builder.Logging.ClearProviders();
         builder.Logging.AddFilter("PartitionedHosting", LogLevel.Warning);
 
