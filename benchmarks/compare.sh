@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Before and after, side by side: the benchmark app built from a base revision and from the working tree, run in
+# alternating order in every round, each partitioned architecture's throughput as a ratio to plain Kestrel measured in
+# the same round. For changes that must not cost the request path (or that claim to make it faster).
+#
+# Usage: bash benchmarks/compare.sh BASE-REVISION [options]
+#   --rounds R (5)  --duration S (5)  --warmup S (2)  --partitions N (processor count)
+#   --scenarios a,b,...      of plaintext,json,http2 (default plaintext,json)
+#   --architectures a,b,...  of partitioned-single,partitioned-free,partitioned-transport (default all three)
+# Prints one table row per scenario and architecture: medians of base and head as ratios to kestrel, and head / base.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base=${1:?usage: bash benchmarks/compare.sh BASE-REVISION [options]}; shift
+rounds=5 duration=5 warmup=2 partitions=$(nproc) scenarios=plaintext,json
+architectures=partitioned-single,partitioned-free,partitioned-transport
+while (($#)); do
+  case $1 in
+    --rounds) rounds=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    --warmup) warmup=$2; shift ;;
+    --partitions) partitions=$2; shift ;;
+    --scenarios) scenarios=$2; shift ;;
+    --architectures) architectures=$2; shift ;;
+    *) echo "compare.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+[[ ,$scenarios, != *,http2,* ]] || command -v h2load >/dev/null || missing+=(nghttp2-client)
+if ((${#missing[@]})); then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+
+out=benchmarks/out/compare-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+worktree=$out/base
+git worktree add --detach -q "$worktree" "$base"
+trap 'git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
+echo "Building $base and the working tree..." >&2
+dotnet build "$worktree/benchmarks/BenchApp" -c Release -v q -nologo >/dev/null
+dotnet build benchmarks/BenchApp -c Release -v q -nologo >/dev/null
+declare -A apps=([base]=$worktree/benchmarks/BenchApp/bin/Release/net10.0/BenchApp [head]=benchmarks/BenchApp/bin/Release/net10.0/BenchApp)
+
+port=5300
+measure() { # VERSION ARCHITECTURE SCENARIO -> requests/s
+  local version=$1 architecture=$2 scenario=$3 env=() pid rps
+  [[ $architecture != partitioned-transport ]] || env=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
+  env "${env[@]}" "${apps[$version]}" "$architecture" "$port" "$partitions" "$((port + 1))" >"$out/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/plaintext" && break; sleep 0.05; done
+  if [[ $scenario == http2 ]]; then
+    h2load -c8 -m8 -D"$warmup" "http://127.0.0.1:$((port + 1))/plaintext" >/dev/null
+    rps=$(h2load -c8 -m8 -D"$duration" "http://127.0.0.1:$((port + 1))/plaintext" | awk '/^finished in/{gsub(",", "", $4); print $4}')
+  else
+    wrk -t1 -c64 -d"${warmup}s" "http://127.0.0.1:$port/$scenario" >/dev/null
+    rps=$(wrk -t1 -c64 -d"${duration}s" "http://127.0.0.1:$port/$scenario" | awk '/Requests\/sec/{print $2}')
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$rps"
+}
+
+IFS=, read -ra scenario_list <<<"$scenarios"
+IFS=, read -ra architecture_list <<<"$architectures"
+results=$out/runs.txt
+for round in $(seq "$rounds"); do
+  for scenario in "${scenario_list[@]}"; do
+    echo "$round $scenario kestrel head $(measure head kestrel "$scenario")" | tee -a "$results" >&2
+    for architecture in "${architecture_list[@]}"; do
+      # Alternate which version goes first, so that neither always runs on a warmer machine.
+      order=(base head); ((round % 2)) || order=(head base)
+      for version in "${order[@]}"; do
+        echo "$round $scenario $architecture $version $(measure "$version" "$architecture" "$scenario")" | tee -a "$results" >&2
+      done
+    done
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+echo
+echo "Base $base ($(git rev-parse --short "$base")), head: working tree at $(git rev-parse --short HEAD)$(git diff --quiet || echo ' with changes'); $rounds rounds of ${duration} s, $partitions partitions, wrk -t1 -c64 (h2load -c8 -m8)."
+echo
+echo "| Scenario | Architecture | base / kestrel | head / kestrel | head / base |"
+echo "|---|---|---|---|---|"
+for scenario in "${scenario_list[@]}"; do
+  for architecture in "${architecture_list[@]}"; do
+    ratios() { # VERSION: per-round ratio to that round's kestrel
+      awk -v s="$scenario" -v a="$architecture" -v v="$1" '
+        $2==s && $3=="kestrel" {k[$1]=$5}
+        $2==s && $3==a && $4==v {r[$1]=$5}
+        END {for (i in r) if (k[i] > 0) print r[i]/k[i]}' "$results"
+    }
+    b=$(ratios base | median); h=$(ratios head | median)
+    awk -v s="$scenario" -v a="$architecture" -v b="$b" -v h="$h" 'BEGIN {printf "| %s | `%s` | %.3fx | %.3fx | %.3f |\n", s, a, b, h, h/b}'
+  done
+done
