@@ -15,8 +15,12 @@ namespace PartitionedHosting.Transport;
 /// (thread per core), without a hop per request.
 /// </summary>
 /// <remarks>
-/// The receive and send loops start on the partition's thread and await with its synchronization context, so socket
-/// completions come back to it (directly from the I/O thread with <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>).
+/// The receive loop runs wherever the socket completes (the I/O thread with
+/// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, else the thread pool): it hands what it received to the input
+/// pipe, whose reader (Kestrel's parser, then the request) resumes on the partition's current thread. The send loop
+/// resumes there too when the server flushes. Neither loop captures a partition thread, so a recycle, even of a
+/// partition whose thread is stuck, moves the connection to the new instance: the pipes schedule on whichever instance
+/// is current.
 /// </remarks>
 internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature
@@ -24,8 +28,6 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     // As Kestrel's socket transport: pause the reader of a slow consumer at 1 MiB.
     private const int PauseThreshold = 1024 * 1024;
     private const int MinimumReceiveBuffer = 4096;
-
-    private static readonly Action<object?> s_start = static c => ((PartitionSocketConnection)c!).StartLoops();
 
     private readonly Socket _socket;
     private readonly Partition _partition;
@@ -46,8 +48,10 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
 
+        // Input: the receive loop writes (resuming on the thread pool when the parser frees room), the server reads in
+        // the partition. Output: the server writes in the partition, and so does the send loop read, right after it.
         var scheduler = new PartitionPipeScheduler(partition);
-        _input = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: scheduler, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
+        _input = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: PipeScheduler.ThreadPool, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
         _output = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: scheduler, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
 
         Features = new FeatureCollection();
@@ -85,17 +89,16 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
 
     PipeWriter IDuplexPipe.Output => _output.Writer;
 
-    /// <summary>Starts the receive and send loops in the connection's partition.</summary>
+    /// <summary>Starts the receive and send loops.</summary>
     public void Start()
     {
         Transport = this;
-        if (_partition.Current.Thread is { } thread)
+
+        // Not in the execution context of the accept loop: each loop is a flow of its own.
+        using (ExecutionContext.SuppressFlow())
         {
-            thread.PostAction(s_start, this);
-        }
-        else
-        {
-            StartLoops();
+            _ = ReceiveAsync();
+            _ = SendAsync();
         }
     }
 
@@ -126,12 +129,6 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         _partition.OnConnectionClosed();
     }
 
-    private void StartLoops()
-    {
-        _ = ReceiveAsync();
-        _ = SendAsync();
-    }
-
     private async Task ReceiveAsync()
     {
         var writer = _input.Writer;
@@ -140,14 +137,14 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         {
             while (true)
             {
-                var received = await _socket.ReceiveAsync(writer.GetMemory(MinimumReceiveBuffer), SocketFlags.None);
+                var received = await _socket.ReceiveAsync(writer.GetMemory(MinimumReceiveBuffer), SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
                 {
                     break;
                 }
 
                 writer.Advance(received);
-                var flush = await writer.FlushAsync();
+                var flush = await writer.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
                     break;
@@ -168,7 +165,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         }
         finally
         {
-            await writer.CompleteAsync(error);
+            await writer.CompleteAsync(error).ConfigureAwait(false);
 
             // The client is gone (or the connection aborted): requests in flight see RequestAborted.
             ThreadPool.UnsafeQueueUserWorkItem(static c => ((CancellationTokenSource)c!).Cancel(), _closed, preferLocal: false);
@@ -184,7 +181,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         {
             while (true)
             {
-                var result = await reader.ReadAsync();
+                var result = await reader.ReadAsync().ConfigureAwait(false);
                 if (result.IsCanceled)
                 {
                     break;
@@ -193,7 +190,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
                 var buffer = result.Buffer;
                 foreach (var segment in buffer)
                 {
-                    await _socket.SendAsync(segment, SocketFlags.None);
+                    await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
                 }
 
                 reader.AdvanceTo(buffer.End);
@@ -213,7 +210,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         }
         finally
         {
-            await reader.CompleteAsync(error);
+            await reader.CompleteAsync(error).ConfigureAwait(false);
 
             // Nothing more will be sent: close the socket, which also ends the receive loop.
             Shutdown();

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Dispatch;
+using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Affinity;
@@ -70,13 +71,16 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         var services = features.Get<IServiceProvidersFeature>();
         var response = features.GetRequiredFeature<IHttpResponseFeature>();
         var serverResponse = response is PartitionResponseFeature partitionResponse ? partitionResponse.Inner : response;
+        // The owner follows the request until its response completes (callbacks registered on the owner included).
+        owner.Track(context, serverResponse, admission.Lease);
         try
         {
             features.Set<IPartitionFeature>(owner);
             features.Set<IServiceProvidersFeature>(services is PartitionServiceProvider partitionServices
                 ? partitionServices.ForPartition(owner.Container)
                 : new PartitionServiceProvider(owner.Container, context, services));
-            features.Set(owner.Thread is null ? serverResponse : new PartitionResponseFeature(serverResponse, owner));
+            // Response callbacks run on the owner: on its thread, or, free-threaded, anywhere but a partition's thread.
+            features.Set(owner.Thread is null && PartitionThread.Current is null ? serverResponse : new PartitionResponseFeature(serverResponse, owner));
 
             // Awaited with the current partition's context, so that the request comes back to it afterwards.
             await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner, logger), dequeues: true).ConfigureAwait(true);
@@ -86,7 +90,6 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             features.Set(partitionFeature);
             features.Set(services);
             features.Set(response);
-            owner.OnRequestCompleted(admission.Lease);
         }
     }
 

@@ -23,8 +23,8 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Information, "Stopped {PartitionCount} partitions.")]
     public static partial void PartitionsStopped(ILogger logger, int partitionCount);
 
-    [LoggerMessage(7, LogLevel.Warning, "Partition {PartitionId}: its thread did not end within {Timeout}; it is abandoned.")]
-    public static partial void ThreadDidNotStop(ILogger logger, int partitionId, TimeSpan timeout);
+    [LoggerMessage(7, LogLevel.Warning, "Partition {PartitionId}: generation {Generation} did not finish {Stage} in time (its thread is blocked, or the shutdown deadline passed); it is left to the garbage collector.")]
+    public static partial void DisposeAbandoned(ILogger logger, int partitionId, int generation, string stage);
 
     [LoggerMessage(8, LogLevel.Debug, "Partition runtime stopped: request answered 503.")]
     public static partial void RejectedAfterStop(ILogger logger);
@@ -41,8 +41,8 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Partition {PartitionId}: recycled ({Cause}); generation {Generation} serves, the previous one drains {ActiveRequests} requests.")]
     public static partial void Recycled(ILogger logger, int partitionId, int generation, Partitions.RecycleCause cause, int activeRequests);
 
-    [LoggerMessage(13, LogLevel.Warning, "Partition {PartitionId}: generation {Generation} still had {ActiveRequests} requests after {Timeout}; it is abandoned, not disposed.")]
-    public static partial void RecycleAbandoned(ILogger logger, int partitionId, int generation, int activeRequests, TimeSpan timeout);
+    [LoggerMessage(13, LogLevel.Warning, "Partition {PartitionId}: generation {Generation} still had {ActiveRequests} requests after {Timeout}; they are aborted and the instance disposed.")]
+    public static partial void RecycleDrainTimedOut(ILogger logger, int partitionId, int generation, int activeRequests, TimeSpan timeout);
 
     [LoggerMessage(14, LogLevel.Error, "Partition {PartitionId}: {MaxFailures} faults within {Window}; it is marked unhealthy and no longer replaced.")]
     public static partial void CrashLoop(ILogger logger, int partitionId, int maxFailures, TimeSpan window);

@@ -95,10 +95,22 @@ internal sealed class PartitionEndpointMatcherPolicy(AffinityDispatcher dispatch
     }
 
     /// <summary>Runs the endpoint in a guarded flow of its single-threaded partition; as it is in a free-threaded one.</summary>
-    private static Task RunGuarded(HttpContext context, RequestDelegate endpoint) =>
-        context.Features.Get<IPartitionFeature>()?.Partition is PartitionInstance { Thread: { IsCurrent: true } } partition
-            ? RunGuardedAsync(context, endpoint, partition)
-            : endpoint(context);
+    private static Task RunGuarded(HttpContext context, RequestDelegate endpoint)
+    {
+        if (context.Features.Get<IPartitionFeature>()?.Partition is not PartitionInstance { Thread: { IsCurrent: true } thread } partition)
+        {
+            return endpoint(context);
+        }
+
+        // The request's flow exists when the escape detector watches it: guarded from here on, it keeps one identity.
+        if (PartitionFlow.Current is { } flow && flow.Thread == thread)
+        {
+            flow.Guard();
+            return endpoint(context);
+        }
+
+        return RunGuardedAsync(context, endpoint, partition);
+    }
 
     private static async Task RunGuardedAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance partition)
     {

@@ -12,7 +12,7 @@ namespace PartitionedHosting.Dispatch;
 /// execution context of the server's thread (so <c>IHttpContextAccessor</c>, <c>Activity.Current</c> and logging
 /// scopes follow), and completed back to the server. Pooled: it is the only object of the hop itself.
 /// </summary>
-internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
+internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
 {
     private static readonly ContextCallback s_run = static self => ((PartitionRequest)self!).Run();
 
@@ -26,6 +26,8 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
     private Task? _pipeline;
     private RateLimitLease? _lease;
     private long _enqueuedAt;
+    // Whether something else releases the request's admission (the partition following its response), or did.
+    private bool _admissionReleased;
 
     public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
 
@@ -65,6 +67,7 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         _completion = null;
         _pipeline = null;
         _lease = null;
+        _admissionReleased = false;
         return true;
     }
 
@@ -74,10 +77,17 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         try
         {
             var partition = _partition!;
-            partition.LastRequest = _context!.Request.Path.Value;
-            pipeline = _enqueuedAt != 0 && Waited(partition) > partition.MaxQueueWait
-                ? RejectAfterWait(partition)
-                : _middleware!.RunInPartition(_context!, partition);
+            if (_enqueuedAt != 0 && Waited(partition) > partition.MaxQueueWait)
+            {
+                pipeline = RejectAfterWait(partition);
+            }
+            else
+            {
+                // From here the partition follows the request until its response completes, and releases its
+                // admission then (see RunInPartition).
+                _admissionReleased = true;
+                pipeline = _middleware!.RunInPartition(_context!, partition, _lease);
+            }
         }
         catch (Exception ex)
         {
@@ -93,6 +103,35 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
             _pipeline = pipeline;
             pipeline.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onPipelineCompleted);
         }
+    }
+
+    /// <summary>
+    /// The request's partition instance was given up (deadlocked) before the request started: nothing of it ran, so it
+    /// starts over on the instance that replaced that one, or is answered 503 when that one cannot take it.
+    /// </summary>
+    public bool TryRedirect()
+    {
+        var abandoned = _partition!;
+        var successor = abandoned.Owner.Current;
+        if (successor == abandoned || successor.Thread is not { } thread)
+        {
+            return false;
+        }
+
+        abandoned.OnRequestDequeued();
+        abandoned.OnRequestCompleted(_lease);
+        _lease = null;
+        if (!successor.TryAdmitRequest())
+        {
+            abandoned.Runtime.Metrics.RequestRejected(successor.Id, RejectionReasons.QueueFull);
+            _admissionReleased = true;
+            Complete(PartitionResponses.ServiceUnavailable(_context!));
+            return true;
+        }
+
+        _partition = successor;
+        thread.Post(this);
+        return true;
     }
 
     private TimeSpan Waited(PartitionInstance partition)
@@ -120,8 +159,12 @@ internal sealed class PartitionRequest : IPartitionWorkItem, IResettable
         var completion = _completion!;
         var partition = _partition!;
         var lease = _lease;
+        var released = _admissionReleased;
         _pool!.Return(this);
-        partition.OnRequestCompleted(lease);
+        if (!released)
+        {
+            partition.OnRequestCompleted(lease);
+        }
 
         // Without the partition's context, the server's continuation may run inline here and finish the response
         // at once instead of being queued to the thread pool; its own awaits then resume on the thread pool, and

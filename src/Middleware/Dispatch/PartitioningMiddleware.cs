@@ -1,3 +1,4 @@
+using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -77,21 +78,30 @@ internal sealed class PartitioningMiddleware
     }
 
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
-    internal Task RunInPartition(HttpContext context, PartitionInstance partition)
+    internal Task RunInPartition(HttpContext context, PartitionInstance partition, RateLimitLease? lease, bool callbacksOffPartitionThreads = false)
     {
+        // The instance follows the request until its response completes: first, so that its callback runs last.
+        var features = context.Features;
+        var serverResponse = features.GetRequiredFeature<IHttpResponseFeature>();
+        partition.Track(context, serverResponse, lease);
+        partition.LastRequest = context.Request.Path.Value;
+
         // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
         // single-threaded, its response callbacks.
-        var features = context.Features;
         features.Set<IPartitionFeature>(partition);
         features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
         if (partition.Thread is { } thread)
         {
-            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(features.GetRequiredFeature<IHttpResponseFeature>(), partition));
+            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(serverResponse, partition));
             if (_runtime.Escapes is { } escapes)
             {
                 // Called in an execution context of the request's own (see the callers): the flow marks it, and what it starts.
                 PartitionFlow.Current = new PartitionFlow(thread, partition.Id, context.Request.Path.Value, guarded: false, escapes);
             }
+        }
+        else if (callbacksOffPartitionThreads)
+        {
+            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(serverResponse, partition));
         }
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
@@ -133,9 +143,10 @@ internal sealed class PartitioningMiddleware
 
         // A free-threaded partition's request reached on a single-threaded partition's thread (a keyed request owned by
         // it, on a connection of the other with the Partitioned transport, or pipelined after one): not there.
+        // Its response callbacks, which the server runs on that thread, go to the thread pool too.
         return PartitionThread.Current is null
             ? RunHere(context, partition, admission)
-            : Task.Run(() => RunHere(context, partition, admission));
+            : Task.Run(() => RunInPartition(context, partition, admission.Lease, callbacksOffPartitionThreads: true));
     }
 
     /// <summary>
@@ -155,27 +166,8 @@ internal sealed class PartitioningMiddleware
     }
 
     /// <summary>Runs the rest of the pipeline on the calling thread.</summary>
-    private Task RunHere(HttpContext context, PartitionInstance partition, PartitionAdmission admission)
-    {
-        Task pipeline;
-        try
-        {
-            pipeline = RunInPartition(context, partition);
-        }
-        catch
-        {
-            partition.OnRequestCompleted(admission.Lease);
-            throw;
-        }
-
-        if (pipeline.IsCompleted)
-        {
-            partition.OnRequestCompleted(admission.Lease);
-            return pipeline;
-        }
-
-        return AwaitFreeThreaded(pipeline, partition, admission);
-    }
+    private Task RunHere(HttpContext context, PartitionInstance partition, PartitionAdmission admission) =>
+        RunInPartition(context, partition, admission.Lease);
 
     private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission)
     {
@@ -188,18 +180,6 @@ internal sealed class PartitioningMiddleware
         }
 
         await Dispatch(context, partition, result).ConfigureAwait(false);
-    }
-
-    private static async Task AwaitFreeThreaded(Task pipeline, PartitionInstance partition, PartitionAdmission admission)
-    {
-        try
-        {
-            await pipeline.ConfigureAwait(false);
-        }
-        finally
-        {
-            partition.OnRequestCompleted(admission.Lease);
-        }
     }
 
     private sealed class InlineRun(PartitioningMiddleware middleware, HttpContext context, PartitionInstance partition, PartitionAdmission admission)

@@ -23,6 +23,7 @@ namespace PartitionedHosting.Execution;
 internal sealed class PartitionFlow(PartitionThread thread, int partitionId, string? path, bool guarded, IPartitionEscapeSink? escapes)
 {
     private static readonly AsyncLocal<PartitionFlow?> s_current = new(OnChanged);
+    private volatile bool _guarded = guarded;
 
     /// <summary>The flow running on the calling thread, if any.</summary>
     public static PartitionFlow? Current
@@ -38,7 +39,14 @@ internal sealed class PartitionFlow(PartitionThread thread, int partitionId, str
     /// <summary>The path of the request the flow belongs to, when there is one.</summary>
     public string? Path => path;
 
-    public bool IsGuarded => guarded;
+    public bool IsGuarded => _guarded;
+
+    /// <summary>
+    /// Guards the flow from now on: the framework is about to run its code off the partition's thread (see the class
+    /// remarks). The whole request's flow, so that the framework's code after it (the middleware that awaited it)
+    /// counts as the partition's too.
+    /// </summary>
+    public void Guard() => _guarded = true;
 
     /// <summary>
     /// The current execution context without any flow: for work handed to another partition, whose code is not
@@ -78,7 +86,7 @@ internal sealed class PartitionFlow(PartitionThread thread, int partitionId, str
     private void EnterOffThread()
     {
         // Only thread-pool threads wait for the turn: an I/O thread running a continuation inline must not block.
-        if (guarded && System.Threading.Thread.CurrentThread.IsThreadPoolThread && thread.Turn.EnterOtherThread())
+        if (_guarded && System.Threading.Thread.CurrentThread.IsThreadPoolThread && thread.Turn.EnterOtherThread())
         {
             SynchronizationContext.SetSynchronizationContext(thread.Context);
             return;

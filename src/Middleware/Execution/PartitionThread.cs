@@ -22,31 +22,39 @@ internal sealed class PartitionThread : IDisposable
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Thread _thread;
     private readonly Action<Exception> _onUnhandledException;
+    private readonly TimeProvider _time;
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _sleeping;
     private volatile bool _stopping;
-    private volatile bool _exited;
+    private volatile bool _abandoned;
+    private volatile bool _ended;
     private long _turnStartedAt;
 
-    public PartitionThread(string name, Action<Exception> onUnhandledException)
+    public PartitionThread(string name, Action<Exception> onUnhandledException, TimeProvider? time = null)
     {
         _onUnhandledException = onUnhandledException;
+        _time = time ?? TimeProvider.System;
         Context = new PartitionSynchronizationContext(this);
+        Turn = new PartitionTurn(_time);
         _thread = new Thread(Run) { Name = name, IsBackground = true };
     }
 
     public PartitionSynchronizationContext Context { get; }
 
     /// <summary>The partition's turn: held by this thread while it runs work, or by a thread that runs the partition's code off it.</summary>
-    public PartitionTurn Turn { get; } = new();
+    public PartitionTurn Turn { get; }
 
     public int ManagedThreadId => _thread.ManagedThreadId;
 
     /// <summary>
     /// When the current turn (one work item: a synchronous segment of request code, on this thread or, holding
-    /// <see cref="Turn"/>, on another) started, as a <see cref="TimeProvider.GetTimestamp"/> value of
-    /// <see cref="TimeProvider.System"/>; 0 while the partition is idle. Read by the watchdog from another thread.
+    /// <see cref="Turn"/>, on another) started, as a timestamp of the thread's <see cref="TimeProvider"/>; 0 while the
+    /// partition is idle. Read by the watchdog from another thread.
     /// </summary>
     public long TurnStartedAt => Volatile.Read(ref _turnStartedAt) is var started and not 0 ? started : Turn.OtherTurnStartedAt;
+
+    /// <summary>How long the current turn of this thread has run; zero while idle.</summary>
+    public TimeSpan CurrentTurn => Volatile.Read(ref _turnStartedAt) is var started and not 0 ? _time.GetElapsedTime(started) : TimeSpan.Zero;
 
     /// <summary>Receives the duration of every turn, when set (metrics).</summary>
     public Action<TimeSpan>? OnTurnCompleted { get; set; }
@@ -56,6 +64,16 @@ internal sealed class PartitionThread : IDisposable
 
     /// <summary>Whether the calling code runs on this partition's thread.</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
+
+    /// <summary>Completes when the thread has ended.</summary>
+    public Task Exited => _exited.Task;
+
+    /// <summary>
+    /// Where work posted after this thread ended, or was abandoned, goes: the thread of the partition's next instance,
+    /// so that a continuation captured on this one (a late callback, a request's next segment) is not lost; the thread
+    /// pool when there is none.
+    /// </summary>
+    public PartitionThread? Successor { get; set; }
 
     // UnsafeStart: the thread must not inherit the execution context of whoever created it (a request that triggered
     // a recycle): the thread restores that context after every work item.
@@ -68,33 +86,45 @@ internal sealed class PartitionThread : IDisposable
     /// <summary>Queues a pipe continuation (see <see cref="PartitionPipeScheduler"/>).</summary>
     public void PostAction(Action<object?> action, object? state) => Enqueue(new WorkItem(action, state, WorkKind.Action));
 
-    /// <summary>
-    /// Where work posted after this thread ended goes: the thread of the partition's next instance, so that a
-    /// continuation captured on this one (a connection's I/O loop, a late callback) is not lost; the thread pool when
-    /// there is none.
-    /// </summary>
-    public PartitionThread? Successor { get; set; }
-
-    /// <summary>Lets the thread finish what is queued, then end; waits for it up to <paramref name="timeout"/>.</summary>
-    public bool Stop(TimeSpan timeout)
+    /// <summary>Lets the thread finish what is queued, then end; <see cref="Exited"/> tells when it has.</summary>
+    public void Stop()
     {
         _stopping = true;
         Interlocked.Exchange(ref _sleeping, 0);
         _wake.Release();
-        return IsCurrent || !_thread.IsAlive || _thread.Join(timeout);
+    }
+
+    /// <summary>
+    /// Gives the thread up, presumed lost (deadlocked on its own work): its queued work, and work posted from now on,
+    /// goes to <paramref name="successor"/>, except work items that can start over elsewhere (requests not started
+    /// yet), which are redirected. Other threads no longer wait for its turn. Should the thread ever return from its
+    /// current work item, it ends.
+    /// </summary>
+    public void Abandon(PartitionThread? successor)
+    {
+        Successor = successor;
+        _abandoned = true;
+        Turn.Break();
+
+        // A full fence: Enqueue's read of _abandoned and this drain must not both miss an item.
+        Interlocked.MemoryBarrier();
+        Forward();
     }
 
     public void Dispose()
     {
-        Stop(TimeSpan.FromSeconds(5));
-        _wake.Dispose();
+        Stop();
+        if (!IsCurrent)
+        {
+            _thread.Join(TimeSpan.FromSeconds(5));
+        }
     }
 
     private void Enqueue(in WorkItem item)
     {
         _queue.Enqueue(item);
         Interlocked.MemoryBarrier();
-        if (_exited)
+        if (_ended || _abandoned)
         {
             Forward();
         }
@@ -108,6 +138,11 @@ internal sealed class PartitionThread : IDisposable
     {
         while (_queue.TryDequeue(out var item))
         {
+            if (item.Callback is IRedirectableWorkItem redirectable && redirectable.TryRedirect())
+            {
+                continue;
+            }
+
             if (Successor is { } successor)
             {
                 successor.Enqueue(item);
@@ -133,51 +168,58 @@ internal sealed class PartitionThread : IDisposable
         var threadContext = ExecutionContext.Capture()!;
         SynchronizationContext.SetSynchronizationContext(Context);
 
-        while (true)
+        try
         {
-            Turn.EnterPartitionThread();
-            while (_queue.TryDequeue(out var item))
+            while (true)
             {
-                if (Turn.IsWanted)
+                Turn.EnterPartitionThread();
+                while (!_abandoned && _queue.TryDequeue(out var item))
                 {
-                    Turn.YieldPartitionThread();
+                    if (Turn.IsWanted)
+                    {
+                        Turn.YieldPartitionThread();
+                    }
+
+                    var started = _time.GetTimestamp();
+                    Volatile.Write(ref _turnStartedAt, started);
+                    Execute(item);
+                    Volatile.Write(ref _turnStartedAt, 0);
+                    OnTurnCompleted?.Invoke(_time.GetElapsedTime(started));
+
+                    // A work item must not leak what it changed on the thread into the next one.
+                    ExecutionContext.Restore(threadContext);
+                    if (!ReferenceEquals(SynchronizationContext.Current, Context))
+                    {
+                        SynchronizationContext.SetSynchronizationContext(Context);
+                    }
                 }
 
-                var started = TimeProvider.System.GetTimestamp();
-                Volatile.Write(ref _turnStartedAt, started);
-                Execute(item);
-                Volatile.Write(ref _turnStartedAt, 0);
-                OnTurnCompleted?.Invoke(TimeProvider.System.GetElapsedTime(started));
-
-                // A work item must not leak what it changed on the thread into the next one.
-                ExecutionContext.Restore(threadContext);
-                if (!ReferenceEquals(SynchronizationContext.Current, Context))
+                Turn.ExitPartitionThread();
+                if (_stopping || _abandoned)
                 {
-                    SynchronizationContext.SetSynchronizationContext(Context);
+                    return;
                 }
+
+                // Announce the sleep (a full fence), then look again: a poster either sees the flag and wakes us, or
+                // enqueued before the flag and we see its item here.
+                Interlocked.Exchange(ref _sleeping, 1);
+                if (!_queue.IsEmpty && Interlocked.Exchange(ref _sleeping, 0) == 1)
+                {
+                    continue;
+                }
+
+                _wake.Wait();
             }
+        }
+        finally
+        {
+            // Posts racing with the end are forwarded: by this final pass, or by Enqueue once it sees _ended.
+            _ended = true;
 
-            Turn.ExitPartitionThread();
-            if (_stopping)
-            {
-                // Posts racing with the end are forwarded: by this final pass, or by Enqueue once it sees _exited.
-                _exited = true;
-
-                // A full fence: Enqueue's read of _exited and this read of the queue must not both miss each other.
-                Interlocked.MemoryBarrier();
-                Forward();
-                return;
-            }
-
-            // Announce the sleep (a full fence), then look again: a poster either sees the flag and wakes us, or
-            // enqueued before the flag and we see its item here.
-            Interlocked.Exchange(ref _sleeping, 1);
-            if (!_queue.IsEmpty && Interlocked.Exchange(ref _sleeping, 0) == 1)
-            {
-                continue;
-            }
-
-            _wake.Wait();
+            // A full fence: Enqueue's read of _ended and this read of the queue must not both miss each other.
+            Interlocked.MemoryBarrier();
+            Forward();
+            _exited.TrySetResult();
         }
     }
 

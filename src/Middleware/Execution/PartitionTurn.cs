@@ -12,7 +12,7 @@ namespace PartitionedHosting.Execution;
 /// turn between work items to threads waiting for it, and gets it back before any other waiter, so neither side
 /// starves.
 /// </remarks>
-internal sealed class PartitionTurn
+internal sealed class PartitionTurn(TimeProvider time)
 {
     private const int None = 0, PartitionThread = 1, Other = 2;
 
@@ -25,12 +25,13 @@ internal sealed class PartitionTurn
     private int _waiters;
     private bool _threadWaits;
     private bool _grantedToThread;
+    private volatile bool _broken;
     private long _otherTurnStartedAt;
 
     /// <summary>Whether threads other than the partition's wait for the turn: read between work items.</summary>
     public bool IsWanted => Volatile.Read(ref _waiters) != 0;
 
-    /// <summary>When the current turn of another thread started, as a <see cref="TimeProvider.System"/> timestamp; 0 for none.</summary>
+    /// <summary>When the current turn of another thread started, as a timestamp of the partition's time provider; 0 for none.</summary>
     public long OtherTurnStartedAt => Volatile.Read(ref _otherTurnStartedAt);
 
     /// <summary>Whether the calling thread, not being the partition's, holds the turn.</summary>
@@ -79,12 +80,30 @@ internal sealed class PartitionTurn
     }
 
     /// <summary>
+    /// Gives up on the turn when its partition's thread is given up (deadlocked while holding it): threads waiting
+    /// for it stop waiting, and it is no longer taken.
+    /// </summary>
+    public void Break()
+    {
+        _broken = true;
+        lock (_lock)
+        {
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>
     /// A thread other than the partition's takes the turn, waiting for it if needed; re-entrant. Returns false
-    /// when the thread holds another partition's turn and this one is not free at once: it never waits for a turn
-    /// while holding one, so two turns cannot deadlock.
+    /// when the thread holds another partition's turn and this one is not free at once (it never waits for a turn
+    /// while holding one, so two turns cannot deadlock), and when the turn is broken.
     /// </summary>
     public bool EnterOtherThread()
     {
+        if (_broken)
+        {
+            return false;
+        }
+
         if (t_held is { } held)
         {
             if (held.Turn == this)
@@ -105,6 +124,12 @@ internal sealed class PartitionTurn
                 _waiters++;
                 while (Interlocked.CompareExchange(ref _owner, Other, None) != None)
                 {
+                    if (_broken)
+                    {
+                        _waiters--;
+                        return false;
+                    }
+
                     Monitor.Wait(_lock);
                 }
 
@@ -113,7 +138,7 @@ internal sealed class PartitionTurn
         }
 
         t_held = new HeldTurn(this, t_held);
-        Volatile.Write(ref _otherTurnStartedAt, TimeProvider.System.GetTimestamp());
+        Volatile.Write(ref _otherTurnStartedAt, time.GetTimestamp());
         return true;
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Execution;
@@ -23,7 +24,10 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     private int _activeRequests;
     private int _queueLength;
     private int _draining;
+    private int _disposed;
     private TaskCompletionSource? _idle;
+    private readonly Lock _inFlightLock = new();
+    private InFlightRequest? _inFlight;
 
     public PartitionInstance(Partition owner, int generation, PartitionedHostingOptions options, Random random)
     {
@@ -49,7 +53,7 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
         if (Mode == ExecutionMode.SingleThreaded)
         {
-            Thread = new PartitionThread($"Partition {Id}.{generation}", ex => Runtime.OnUnhandledException(this, ex));
+            Thread = new PartitionThread($"Partition {Id}.{generation}", ex => Runtime.OnUnhandledException(this, ex), Runtime.TimeProvider);
         }
     }
 
@@ -182,13 +186,78 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
     public void OnRequestDequeued() => Interlocked.Decrement(ref _queueLength);
 
+    /// <summary>
+    /// Follows an admitted request that now runs here until its response has completed (its <c>OnCompleted</c>
+    /// callbacks have run and its services are disposed), which then releases its admission: a recycle disposes the
+    /// instance only after that. <paramref name="serverResponse"/> is the server's own response feature, whose first
+    /// <c>OnCompleted</c> callback runs last.
+    /// </summary>
+    public void Track(HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
+    {
+        var request = new InFlightRequest(this, context, lease);
+        lock (_inFlightLock)
+        {
+            request.Next = _inFlight;
+            if (_inFlight is not null)
+            {
+                _inFlight.Previous = request;
+            }
+
+            _inFlight = request;
+        }
+
+        serverResponse.OnCompleted(InFlightRequest.OnResponseCompleted, request);
+    }
+
+    /// <summary>Aborts every request still running here (a drain that timed out); returns how many there were.</summary>
+    public int AbortInFlight()
+    {
+        List<HttpContext> requests = [];
+        lock (_inFlightLock)
+        {
+            for (var request = _inFlight; request is not null; request = request.Next)
+            {
+                requests.Add(request.Context);
+            }
+        }
+
+        foreach (var context in requests)
+        {
+            context.Abort();
+        }
+
+        return requests.Count;
+    }
+
+    /// <summary>Claims the instance's disposal: true once, for whoever disposes it.</summary>
+    public bool TryBeginDispose() => Interlocked.Exchange(ref _disposed, 1) == 0;
+
+    internal void OnTrackedResponseCompleted(InFlightRequest request)
+    {
+        lock (_inFlightLock)
+        {
+            if (request.Previous is { } previous)
+            {
+                previous.Next = request.Next;
+            }
+            else
+            {
+                _inFlight = request.Next;
+            }
+
+            if (request.Next is { } next)
+            {
+                next.Previous = request.Previous;
+            }
+        }
+
+        OnRequestCompleted(request.Lease);
+    }
+
     private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        if (MaxQueueWait is { } wait)
-        {
-            timeout.CancelAfter(wait);
-        }
+        using var timeout = MaxQueueWait is { } wait ? new CancellationTokenSource(wait, Runtime.TimeProvider) : new CancellationTokenSource();
+        using var aborted = cancellationToken.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout);
 
         RateLimitLease? lease = null;
         try
@@ -394,6 +463,27 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
         private void Complete() => _completion.TrySetFromTask(_work!);
     }
+}
+
+/// <summary>A request running in an instance, until its response has completed.</summary>
+internal sealed class InFlightRequest(PartitionInstance instance, HttpContext context, RateLimitLease? lease)
+{
+    public static readonly Func<object, Task> OnResponseCompleted = static state =>
+    {
+        var request = (InFlightRequest)state;
+        request.Instance.OnTrackedResponseCompleted(request);
+        return Task.CompletedTask;
+    };
+
+    public PartitionInstance Instance => instance;
+
+    public HttpContext Context => context;
+
+    public RateLimitLease? Lease => lease;
+
+    public InFlightRequest? Previous { get; set; }
+
+    public InFlightRequest? Next { get; set; }
 }
 
 /// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>

@@ -24,7 +24,15 @@ namespace PartitionedHosting.Partitions;
 /// </remarks>
 internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 {
-    private static readonly TimeSpan s_threadStopTimeout = TimeSpan.FromSeconds(5);
+    // Disposal steps of a partition have this long when no shutdown deadline bounds them (a recycle's old instance).
+    private static readonly TimeSpan s_disposeTimeout = TimeSpan.FromSeconds(5);
+
+    // How long disposal may go on once the host's shutdown deadline has passed: long enough for partitions whose thread
+    // is free to dispose their services, short enough that a blocked one cannot hold the process.
+    private static readonly TimeSpan s_disposeGrace = TimeSpan.FromMilliseconds(250);
+
+    // How long the requests of an instance abandoned after its drain timeout have, once aborted, to end.
+    private static readonly TimeSpan s_abortGrace = TimeSpan.FromSeconds(2);
 
     private readonly IOptions<PartitionedHostingOptions> _optionsAccessor;
     private readonly PartitionServiceRegistry _registry;
@@ -34,7 +42,13 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Lock _lifecycleLock = new();
     private readonly CancellationTokenSource _stopping = new();
+
+    // Cancelled a short grace after the host's shutdown deadline: every disposal of a partition ends by then.
+    private readonly CancellationTokenSource _disposalDeadline = new();
     private readonly ConcurrentDictionary<PartitionInstance, Task> _retiring = new();
+
+    // Every instance created and not yet disposed: current, draining from a recycle, or still starting.
+    private readonly ConcurrentDictionary<PartitionInstance, byte> _instances = new();
     private PartitionedHostingOptions _options = null!;
     private System.Collections.Frozen.FrozenDictionary<Type, bool> _localServices = null!;
     private Partition[] _partitions = [];
@@ -45,6 +59,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     private Task? _started;
     private Task? _stopped;
     private volatile bool _running;
+    private volatile bool _stopRequested;
 
     public PartitionRuntime(
         IOptions<PartitionedHostingOptions> options,
@@ -180,6 +195,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         var partitions = _partitions;
         ArgumentOutOfRangeException.ThrowIfNegative(partitionId);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partitionId, partitions.Length);
+        if (_stopRequested)
+        {
+            throw new InvalidOperationException("The partitions are stopping: they are no longer recycled.");
+        }
+
         var partition = partitions[partitionId];
         partition.IsUnhealthy = false;
         partition.ResetFailures();
@@ -192,7 +212,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     /// </summary>
     public void RequestRecycle(Partition partition, PartitionInstance instance, RecycleCause cause)
     {
-        if (instance.TryBeginRecycle())
+        if (!_stopRequested && instance.TryBeginRecycle())
         {
             ThreadPool.UnsafeQueueUserWorkItem(
                 static s => _ = s.Runtime.RecycleCoreAsync(s.Partition, s.Instance, s.Cause, manual: false, s.Runtime._stopping.Token),
@@ -266,6 +286,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     {
         var instance = new PartitionInstance(partition, generation, _options, Random);
         instance.Container = new PartitionContainer(instance, _registry.Descriptors, _localServices, _services);
+        _instances[instance] = 0;
         if (instance.Thread is { } thread)
         {
             var id = partition.Id;
@@ -318,12 +339,16 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
         try
         {
-            if (partition.Current != old || !_running)
+            if (partition.Current != old || !_running || _stopRequested)
             {
                 return;
             }
 
-            var next = await ReplaceAsync(partition, old, cause, cancellationToken).ConfigureAwait(false);
+            if (await ReplaceAsync(partition, old, cause, cancellationToken).ConfigureAwait(false) is not { } next)
+            {
+                return;
+            }
+
             replaced = true;
 
             // The new instance's started hooks may have failed: now that it is current, that counts as its fault.
@@ -346,7 +371,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
     }
 
-    private async Task<PartitionInstance> ReplaceAsync(Partition partition, PartitionInstance old, RecycleCause cause, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts a new instance and makes it current; the old one drains in the background. Returns
+    /// <see langword="null"/> when the host began to stop meanwhile: the new instance is then disposed, not installed.
+    /// </summary>
+    private async Task<PartitionInstance?> ReplaceAsync(Partition partition, PartitionInstance old, RecycleCause cause, CancellationToken cancellationToken)
     {
         partition.OnRecycleStarted();
         var slotTaken = false;
@@ -357,10 +386,24 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             slotTaken = true;
             next = CreateInstance(partition, old.Generation + 1);
             await RunStartedHooksAsync(next).ConfigureAwait(false);
+            if (_stopRequested)
+            {
+                // The stop gathers the instances to dispose once the recycles in progress have ended: this one too.
+                return null;
+            }
+
             if (old.Thread is { } oldThread)
             {
-                // Continuations still captured on the old thread (a connection's I/O loops) move on to the new one.
-                oldThread.Successor = next.Thread;
+                if (cause == RecycleCause.Stalled)
+                {
+                    // The old thread is stuck in a segment that does not end: what waits on it goes to the new one now.
+                    oldThread.Abandon(next.Thread);
+                }
+                else
+                {
+                    // Continuations still captured on the old thread move on to the new one once it has ended.
+                    oldThread.Successor = next.Thread;
+                }
             }
 
             partition.Current = next;
@@ -374,7 +417,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
         finally
         {
-            var replaced = partition.Current == next;
+            var replaced = next is not null && partition.Current == next;
             if (slotTaken && !replaced)
             {
                 _recycleSlots.Release();
@@ -384,18 +427,32 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Drains a replaced instance and disposes it. After <c>RecycleDrainTimeout</c>, what still runs there (a
+    /// WebSocket, a stream, a long poll, a stuck request) is aborted and the instance disposed anyway. At shutdown the
+    /// stop takes over.
+    /// </summary>
     private async Task RetireAsync(PartitionInstance old)
     {
         try
         {
-            if (await WaitIdleAsync(old, _options.RecycleDrainTimeout, _stopping.Token).ConfigureAwait(false))
+            if (!await WaitIdleAsync(old, _options.RecycleDrainTimeout, _stopping.Token).ConfigureAwait(false))
             {
-                await DisposeInstanceAsync(old, CancellationToken.None).ConfigureAwait(false);
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                var aborted = old.AbortInFlight();
+                Log.RecycleDrainTimedOut(_logger, old.Id, old.Generation, aborted, _options.RecycleDrainTimeout);
+                await WaitIdleAsync(old, s_abortGrace, _stopping.Token).ConfigureAwait(false);
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
             }
-            else
-            {
-                Log.RecycleAbandoned(_logger, old.Id, old.Generation, old.ActiveRequests, _options.RecycleDrainTimeout);
-            }
+
+            await DisposeInstanceAsync(old).ConfigureAwait(false);
         }
         finally
         {
@@ -404,11 +461,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
     }
 
-    private static async Task<bool> WaitIdleAsync(PartitionInstance instance, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<bool> WaitIdleAsync(PartitionInstance instance, TimeSpan timeout, CancellationToken cancellationToken)
     {
         try
         {
-            await instance.WhenIdleAsync().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            await instance.WhenIdleAsync().WaitAsync(timeout, TimeProvider, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
@@ -418,38 +475,62 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     }
 
     /// <summary>
-    /// Runs the stopping hooks, disposes the container (on the partition's thread) and ends the thread; each step is
-    /// bounded, so that a blocked partition cannot hold up a recycle or the host's shutdown.
+    /// Runs the stopping hooks, disposes the container (on the partition's thread) and ends the thread, once per
+    /// instance, all within a timeout, and within a short grace after the host's shutdown deadline: a partition whose
+    /// thread is blocked cannot hold up a recycle or the host's shutdown; it is then left to the garbage collector, logged.
     /// </summary>
-    private async Task DisposeInstanceAsync(PartitionInstance instance, CancellationToken cancellationToken)
+    private async Task DisposeInstanceAsync(PartitionInstance instance)
     {
-        foreach (var hook in instance.Services.GetServices<IPartitionLifecycleHook>())
+        if (!instance.TryBeginDispose())
         {
-            try
-            {
-                await instance.InvokeAsync(h => ((IPartitionLifecycleHook)h).OnStoppingAsync(instance, cancellationToken), hook)
-                    .WaitAsync(s_threadStopTimeout, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                Log.LifecycleHookFailed(_logger, instance.Id, "stopping", ex);
-            }
+            return;
         }
 
+        using var timeout = new CancellationTokenSource(s_disposeTimeout, TimeProvider);
+        using var deadline = _disposalDeadline.Token.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout);
+        var cancellationToken = timeout.Token;
+        var stage = "stopping hooks";
         try
         {
-            // Partition-local services are disposed where they live: on the partition's thread.
-            await instance.InvokeAsync(static c => ((PartitionContainer)c).DisposeAsync().AsTask(), instance.Container)
-                .WaitAsync(s_threadStopTimeout, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            Log.DisposeFailed(_logger, instance.Id, ex);
-        }
+            foreach (var hook in instance.Services.GetServices<IPartitionLifecycleHook>())
+            {
+                try
+                {
+                    await instance.InvokeAsync(h => ((IPartitionLifecycleHook)h).OnStoppingAsync(instance, cancellationToken), hook)
+                        .WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    Log.LifecycleHookFailed(_logger, instance.Id, "stopping", ex);
+                }
+            }
 
-        if (instance.Thread is { } thread && !thread.Stop(s_threadStopTimeout))
+            // Partition-local services are disposed where they live: on the partition's thread.
+            stage = "disposing its services";
+            try
+            {
+                await instance.InvokeAsync(static c => ((PartitionContainer)c).DisposeAsync().AsTask(), instance.Container)
+                    .WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Log.DisposeFailed(_logger, instance.Id, ex);
+            }
+
+            if (instance.Thread is { } thread)
+            {
+                stage = "ending its thread";
+                thread.Stop();
+                await thread.Exited.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            Log.ThreadDidNotStop(_logger, instance.Id, s_threadStopTimeout);
+            Log.DisposeAbandoned(_logger, instance.Id, instance.Generation, stage);
+        }
+        finally
+        {
+            _instances.TryRemove(instance, out _);
         }
     }
 
@@ -467,7 +548,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             if (instance.Thread is { } thread)
             {
                 var started = thread.TurnStartedAt;
-                var turn = started == 0 ? TimeSpan.Zero : TimeProvider.System.GetElapsedTime(started);
+                var turn = started == 0 ? TimeSpan.Zero : TimeProvider.GetElapsedTime(started);
                 if (turn > _options.StallThreshold)
                 {
                     partition.StalledFor = turn;
@@ -496,6 +577,12 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops within the host's shutdown deadline (<paramref name="cancellationToken"/>): no recycle starts any more and
+    /// those under way end; every instance drains (current ones, and those still draining from a recycle) until the
+    /// deadline; then requests get 503 and every instance is disposed, all at once, with a short grace past the
+    /// deadline for the disposal itself.
+    /// </summary>
     private async Task StopCoreAsync(CancellationToken cancellationToken)
     {
         try
@@ -507,18 +594,27 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             return;
         }
 
+        _stopRequested = true;
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync().ConfigureAwait(false);
         }
 
         var partitions = _partitions;
-        var instances = partitions.Select(p => p.Current).ToList();
-        Log.Draining(_logger, instances.Sum(i => i.ActiveRequests));
-        var idle = Task.WhenAll(instances.Select(i => i.WhenIdleAsync()));
         try
         {
-            await idle.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Taking every partition's recycle gate waits for the recycles under way and keeps others from starting.
+            await Task.WhenAll(partitions.Select(p => p.RecycleGate.WaitAsync(cancellationToken))).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        var instances = _instances.Keys.ToList();
+        Log.Draining(_logger, instances.Sum(i => i.ActiveRequests));
+        try
+        {
+            await Task.WhenAll(instances.Select(i => i.WhenIdleAsync())).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -528,14 +624,14 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             }
         }
 
-        // Ends the waits of instances still draining from a recycle: they are abandoned, as after their own timeout.
+        // Past the deadline, disposals have a short grace; until then, each its own timeout.
+        using var deadline = cancellationToken.UnsafeRegister(static r => ((PartitionRuntime)r!)._disposalDeadline.CancelAfter(s_disposeGrace), this);
+
+        // Ends the started hooks still waiting and the drains of recycled instances: the disposal below takes them over.
         _running = false;
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_retiring.Values).ConfigureAwait(false);
-        foreach (var instance in instances)
-        {
-            await DisposeInstanceAsync(instance, cancellationToken).ConfigureAwait(false);
-        }
+        await Task.WhenAll(_instances.Keys.Select(DisposeInstanceAsync)).ConfigureAwait(false);
 
         Log.PartitionsStopped(_logger, partitions.Length);
     }

@@ -112,7 +112,8 @@ public sealed class EscapeDetectorTests
 
     private static async Task<string> EscapingHandler(IPartitionContext partition)
     {
-        await Task.Delay(1).ConfigureAwait(false);
+        // Long enough to be pending when awaited, even on a busy machine: a completed task would not leave the thread.
+        await Task.Delay(30).ConfigureAwait(false);
 
         // Off the partition from here on, and seen at the next await.
         await Task.Delay(1);

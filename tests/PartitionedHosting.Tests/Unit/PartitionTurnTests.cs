@@ -68,20 +68,23 @@ public sealed class PartitionTurnTests
         thread.Start();
         var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        await Task.Run(async () =>
+        // On one thread throughout: a turn belongs to the thread that took it.
+        var other = new Thread(() =>
         {
             Assert.True(thread.Turn.EnterOtherThread());
             Assert.True(thread.Turn.EnterOtherThread());
             thread.Post(_ => ran.SetResult(), null);
             thread.Turn.ExitOtherThread();
-            await Task.Delay(50);
+            Thread.Sleep(50);
             Assert.False(ran.Task.IsCompleted);
             Assert.True(thread.Turn.IsHeldByCurrentThread);
             thread.Turn.ExitOtherThread();
             Assert.False(thread.Turn.IsHeldByCurrentThread);
         });
+        other.Start();
 
         await ran.Task.WaitAsync(s_timeout);
+        Assert.True(other.Join(s_timeout));
     }
 
     [Fact]
@@ -118,18 +121,14 @@ public sealed class PartitionTurnTests
     }
 
     [Fact]
-    public async Task ATurnHeldByAnotherThread_CountsAsTheCurrentTurn_ForTheWatchdog()
+    public void ATurnHeldByAnotherThread_CountsAsTheCurrentTurn_ForTheWatchdog()
     {
         using var thread = new PartitionThread("test", _ => { });
         thread.Start();
 
-        await Task.Run(async () =>
-        {
-            Assert.True(thread.Turn.EnterOtherThread());
-            await Task.Delay(10);
-            Assert.NotEqual(0, thread.TurnStartedAt);
-            thread.Turn.ExitOtherThread();
-        });
+        Assert.True(thread.Turn.EnterOtherThread());
+        Assert.NotEqual(0, thread.TurnStartedAt);
+        thread.Turn.ExitOtherThread();
 
         Assert.Equal(0, thread.TurnStartedAt);
     }
