@@ -47,6 +47,10 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         return Task.WhenAll(calls);
     }
 
+    /// <summary>
+    /// Admits the call as a request of the partition (bounded by its queue, counted until it ends, so that a recycle's
+    /// drain waits for it), then runs it there.
+    /// </summary>
     private static Task<T> Invoke<T>(Partition partition, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
@@ -54,11 +58,62 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             return Task.FromCanceled<T>(cancellationToken);
         }
 
-        var instance = partition.Current;
-        var call = instance.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(instance, work, cancellationToken), dequeues: false, cancellationToken);
+        if (!partition.IsAvailable)
+        {
+            partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.Unavailable);
+            return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: false));
+        }
+
+        PartitionInstance instance;
+        while (true)
+        {
+            instance = partition.Current;
+            if (!instance.TryAdmitRequest())
+            {
+                partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.QueueFull);
+                return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
+            }
+
+            // A recycle replaced the instance between reading it and counting the call: take the new one.
+            if (!instance.TryAbandonIfRetiring())
+            {
+                break;
+            }
+        }
+
+        Task<T> call;
+        try
+        {
+            call = instance.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(instance, work, cancellationToken), dequeues: instance.Thread is not null, cancellationToken);
+        }
+        catch
+        {
+            instance.OnRequestCompleted();
+            throw;
+        }
+
+        call = call.IsCompleted ? Completed(call, instance) : AwaitAsync(call, instance);
 
         // The caller stops waiting when it cancels, even if the target partition is busy and has not started the work.
         return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
+    }
+
+    private static Task<T> Completed<T>(Task<T> call, PartitionInstance instance)
+    {
+        instance.OnRequestCompleted();
+        return call;
+    }
+
+    private static async Task<T> AwaitAsync<T>(Task<T> call, PartitionInstance instance)
+    {
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        finally
+        {
+            instance.OnRequestCompleted();
+        }
     }
 
     private sealed record Call<T>(PartitionInstance Partition, Func<IPartitionContext, CancellationToken, Task<T>> Work, CancellationToken CancellationToken)

@@ -177,6 +177,21 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         return WaitForPermitAsync(context.RequestAborted);
     }
 
+    /// <summary>
+    /// For work admitted by <see cref="TryAdmitRequest"/>: when the instance is being replaced, gives the admission back
+    /// and returns true (admit it on the partition's current instance instead).
+    /// </summary>
+    public bool TryAbandonIfRetiring()
+    {
+        if (!IsRetiring)
+        {
+            return false;
+        }
+
+        AbandonAdmission();
+        return true;
+    }
+
     /// <summary>Ends an admitted request: releases its permit and its place in the counts.</summary>
     public void OnRequestCompleted(RateLimitLease? lease)
     {

@@ -203,7 +203,14 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         var partition = partitions[partitionId];
         partition.IsUnhealthy = false;
         partition.ResetFailures();
-        return RecycleCoreAsync(partition, partition.Current, RecycleCause.Manual, manual: true, cancellationToken);
+        return RecycleOnDemandAsync(partition, cancellationToken);
+    }
+
+    private async Task RecycleOnDemandAsync(Partition partition, CancellationToken cancellationToken)
+    {
+        // A stop ends the wait for a slot as well.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        await RecycleCoreAsync(partition, partition.Current, RecycleCause.Manual, manual: true, stopping.Token).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -311,6 +318,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             {
                 await instance.InvokeAsync(h => ((IPartitionLifecycleHook)h).OnStartedAsync(instance, _stopping.Token), hook).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // The host stopped while the instance started: not a fault of the partition.
+                return;
+            }
             catch (Exception ex)
             {
                 Log.LifecycleHookFailed(_logger, instance.Id, "started", ex);
@@ -346,6 +358,8 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
             if (await ReplaceAsync(partition, old, cause, cancellationToken).ConfigureAwait(false) is not { } next)
             {
+                // The host began to stop meanwhile: whoever asked for this recycle learns it did not happen.
+                _stopping.Token.ThrowIfCancellationRequested();
                 return;
             }
 
@@ -392,11 +406,13 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 return null;
             }
 
+            partition.Current = next;
             if (old.Thread is { } oldThread)
             {
                 if (cause == RecycleCause.Stalled)
                 {
-                    // The old thread is stuck in a segment that does not end: what waits on it goes to the new one now.
+                    // The old thread is stuck in a segment that does not end: what waits on it goes to the new one now
+                    // (requests not started yet start over there, now that it is current).
                     oldThread.Abandon(next.Thread);
                 }
                 else
@@ -406,7 +422,6 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 }
             }
 
-            partition.Current = next;
             partition.IsStalled = false;
             Metrics.Recycled(partition.Id, cause);
             Log.Recycled(_logger, partition.Id, next.Generation, cause, old.ActiveRequests);
@@ -594,7 +609,10 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             return;
         }
 
+        // No recycle starts any more; waits of recycles and started hooks end, and so do the drains of retiring
+        // instances: the drain below covers them.
         _stopRequested = true;
+        await _stopping.CancelAsync().ConfigureAwait(false);
         if (_watchdog is not null)
         {
             await _watchdog.DisposeAsync().ConfigureAwait(false);
@@ -627,9 +645,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         // Past the deadline, disposals have a short grace; until then, each its own timeout.
         using var deadline = cancellationToken.UnsafeRegister(static r => ((PartitionRuntime)r!)._disposalDeadline.CancelAfter(s_disposeGrace), this);
 
-        // Ends the started hooks still waiting and the drains of recycled instances: the disposal below takes them over.
         _running = false;
-        await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_retiring.Values).ConfigureAwait(false);
         await Task.WhenAll(_instances.Keys.Select(DisposeInstanceAsync)).ConfigureAwait(false);
 

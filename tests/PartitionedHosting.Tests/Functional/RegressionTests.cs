@@ -64,8 +64,10 @@ public sealed class RegressionTests
             var watch = Stopwatch.StartNew();
             await app.StopAsync();
 
-            // One second of shutdown timeout, then bounded steps (5 s each) for the blocked partition.
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"Shutdown took {watch.Elapsed}.");
+            // The host's timeout (one second), then Kestrel's own wait for the connections it aborts (one second: plain
+            // Kestrel takes as long), then a short grace for the partitions whose thread is free to dispose their
+            // services: the blocked partition is left behind, not waited for.
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2.75), $"Shutdown took {watch.Elapsed}.");
         }
         finally
         {

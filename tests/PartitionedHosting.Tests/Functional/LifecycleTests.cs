@@ -1,0 +1,325 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+using PartitionedHosting.Partitions;
+using PartitionedHosting.Tests.Infrastructure;
+
+namespace PartitionedHosting.Tests.Functional;
+
+/// <summary>
+/// Replacement, recycle, drain and shutdown account for every request, connection and thread: on real Kestrel, with
+/// the partition runtime's clock faked where a threshold decides.
+/// </summary>
+public sealed class LifecycleTests
+{
+    [Fact]
+    public async Task AStuckPartitionReplaced_OverThePartitionedTransport_ItsOtherOpenConnectionsMoveToTheNewInstance_AndNoneLeaks()
+    {
+        var time = new FakeTimeProvider();
+        using var release = new ManualResetEventSlim();
+        var settings = StallSettings("Partitioned");
+        await using var app = await StartAsync(settings, time, release);
+        var partition = app.Runtime.Partitions[0];
+        using var stuck = await ClientOnPartitionAsync(app, "0 1");
+        using var other = await ClientOnPartitionAsync(app, "0 1");
+        try
+        {
+            var blocking = stuck.GetStringAsync("/block");
+            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 1, "partition 0 is blocked");
+            await ReplaceStalledAsync(app, time);
+
+            // The other connection was accepted by generation 1: its requests are now served by generation 2.
+            Assert.Equal("0 2", await other.GetStringAsync("/partition").WaitAsync(TimeSpan.FromSeconds(8)));
+
+            release.Set();
+            Assert.Equal("released", await blocking.WaitAsync(KestrelTestApp.Timeout));
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        // Closed, every connection is disposed: its loops ended, wherever they ran.
+        stuck.Dispose();
+        other.Dispose();
+        await KestrelTestApp.WaitUntilAsync(() => partition.ActiveConnections == 0, "every connection of partition 0 is disposed");
+    }
+
+    [Fact]
+    public async Task RequestsQueuedBehindAStuckPartition_StartOverOnItsReplacement_InsteadOfHanging()
+    {
+        var time = new FakeTimeProvider();
+        using var release = new ManualResetEventSlim();
+        await using var app = await StartAsync(StallSettings("Kestrel"), time, release);
+        var partition = app.Runtime.Partitions[0];
+        using var stuck = await ClientOnPartitionAsync(app, "0 1");
+        var queued = new List<HttpClient>();
+        for (var i = 0; i < 4; i++)
+        {
+            queued.Add(await ClientOnPartitionAsync(app, "0 1"));
+        }
+
+        try
+        {
+            var blocking = stuck.GetStringAsync("/block");
+            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 1, "partition 0 is blocked");
+
+            // Admitted before the watchdog saw the stall: they wait in the stuck thread's queue.
+            var waiting = queued.Select(c => c.GetStringAsync("/partition")).ToList();
+            await KestrelTestApp.WaitUntilAsync(() => partition.QueueLength == 4, "four requests are queued behind the stuck one");
+            await ReplaceStalledAsync(app, time);
+
+            Assert.All(await Task.WhenAll(waiting).WaitAsync(KestrelTestApp.Timeout), answer => Assert.Equal("0 2", answer));
+            release.Set();
+            Assert.Equal("released", await blocking.WaitAsync(KestrelTestApp.Timeout));
+        }
+        finally
+        {
+            release.Set();
+            queued.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task ARecycle_WaitsForTheResponsesCallbacksAndScopes_BeforeDisposingTheOldInstance()
+    {
+        var callback = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var order = new ConcurrentQueue<string>();
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, "SingleThreaded"),
+            a => a.MapGet("/callback", (HttpContext context, Resource resource, ScopedResource scoped) =>
+            {
+                context.Response.OnCompleted(async () =>
+                {
+                    await callback.Task;
+
+                    // Still usable: the instance that served the request is not disposed before its response is done.
+                    order.Enqueue($"callback used generation {resource.Use()}");
+                });
+                return scoped.Generation.ToString(CultureInfo.InvariantCulture);
+            }),
+            partition =>
+            {
+                partition.Services.AddSingleton(sp => new Resource(sp.GetRequiredService<IPartitionContext>().Generation, order));
+                partition.Services.AddScoped(sp => new ScopedResource(sp.GetRequiredService<IPartitionContext>().Generation, order));
+            });
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        using var client = app.CreateClient();
+        var old = app.Runtime.Partitions[0].Current;
+
+        Assert.Equal("1", await client.GetStringAsync("/callback"));
+        await manager.RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+
+        // The response was sent, its callback has not run: the request still counts on the old instance.
+        Assert.Equal(1, old.ActiveRequests);
+        Assert.Empty(order);
+
+        callback.SetResult();
+        await KestrelTestApp.WaitUntilAsync(() => order.Count == 3, "the old instance is disposed");
+        Assert.Equal(["callback used generation 1", "scoped of generation 1 disposed", "singleton of generation 1 disposed"], order);
+    }
+
+    [Fact]
+    public async Task AStopDuringARecycle_DisposesTheInstanceStillStarting_AndEndsItsThread()
+    {
+        var starting = new TaskCompletionSource<IPartitionContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var disposed = new ConcurrentQueue<int>();
+        var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, "SingleThreaded"),
+            a => a.MapGet("/", () => "ok"),
+            partition =>
+            {
+                partition.Services.AddSingleton<IPartitionLifecycleHook>(sp => new SlowSecondStart(starting));
+                partition.Services.AddSingleton(sp => new Disposal(sp.GetRequiredService<IPartitionContext>().Generation, disposed));
+            },
+            b => b.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5)));
+        await using (app)
+        {
+            var first = app.Runtime.Partitions[0].Current;
+            first.Services.GetRequiredService<Disposal>();
+            var recycle = app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0);
+            var second = (PartitionInstance)await starting.Task.WaitAsync(KestrelTestApp.Timeout);
+            second.Services.GetRequiredService<Disposal>();
+
+            await app.StopAsync();
+
+            // The instance that was starting never served, and is gone with the host, thread and all.
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => recycle.WaitAsync(KestrelTestApp.Timeout));
+            Assert.Same(first, app.Runtime.Partitions[0].Current);
+            Assert.Equal([1, 2], disposed.Order());
+            await second.Thread!.Exited.WaitAsync(KestrelTestApp.Timeout);
+            await first.Thread!.Exited.WaitAsync(KestrelTestApp.Timeout);
+        }
+    }
+
+    [Fact]
+    public async Task ARequestInFlightDuringARecycle_SeesTheInstanceServingIt_NotTheNewOne()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, "SingleThreaded"),
+            a => a.MapGet("/serving", async (HttpContext context, IPartitionContext injected) =>
+            {
+                await gate.Task;
+                var feature = context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
+                var resolved = context.RequestServices.GetRequiredService<IPartitionContext>();
+                return $"{injected.Generation} {feature.Generation} {resolved.Generation}";
+            }));
+        using var client = app.CreateClient();
+        var serving = client.GetStringAsync("/serving");
+        await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions[0].ActiveRequests == 1, "the request is in flight");
+
+        await app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+        gate.SetResult();
+
+        Assert.Equal("1 1 1", await serving.WaitAsync(KestrelTestApp.Timeout));
+    }
+
+    [Fact]
+    public async Task AnInstanceStillBusyAfterItsDrainTimeout_HasItsRequestsAborted_ThenStopsAndIsDisposed()
+    {
+        var time = new FakeTimeProvider();
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var events = new ConcurrentQueue<string>();
+        var settings = Settings.Partitioned(1, "SingleThreaded");
+        settings["PartitionedHosting:RecycleDrainTimeout"] = "00:00:10";
+        await using var app = await KestrelTestApp.StartAsync(
+            settings,
+            a => a.MapGet("/long", async (HttpContext context) =>
+            {
+                // A long poll, a stream or a WebSocket: it ends when the client or the server says so.
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    aborted.SetResult();
+                }
+            }),
+            partition =>
+            {
+                partition.Services.AddSingleton<IPartitionLifecycleHook>(sp => new RecordingHook(events));
+                partition.Services.AddSingleton(sp => new Disposal(sp.GetRequiredService<IPartitionContext>().Generation, new ConcurrentQueue<int>(), events));
+            },
+            b => b.Services.AddSingleton<TimeProvider>(time));
+        using var client = app.CreateClient();
+        var old = app.Runtime.Partitions[0].Current;
+        old.Services.GetRequiredService<Disposal>();
+        var request = client.GetAsync("/long");
+        await KestrelTestApp.WaitUntilAsync(() => old.ActiveRequests == 1, "the long request runs");
+
+        await app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+        await KestrelTestApp.WaitUntilAsync(() => { time.Advance(TimeSpan.FromSeconds(1)); return aborted.Task.IsCompleted; }, "the drain times out and the request is aborted");
+
+        await KestrelTestApp.WaitUntilAsync(() => events.Contains("disposed 1"), "the old instance is disposed");
+        Assert.Equal(["started 1", "started 2", "stopping 1", "disposed 1"], events);
+        await old.Thread!.Exited.WaitAsync(KestrelTestApp.Timeout);
+        await Assert.ThrowsAnyAsync<Exception>(() => request.WaitAsync(KestrelTestApp.Timeout));
+    }
+
+    private static Dictionary<string, string?> StallSettings(string transport)
+    {
+        var settings = Settings.Partitioned(2, "SingleThreaded");
+        settings["PartitionedHosting:Transport"] = transport;
+        settings["PartitionedHosting:StallThreshold"] = "00:00:01";
+        settings["PartitionedHosting:ReplaceStalledAfter"] = "00:00:02";
+        return settings;
+    }
+
+    private static Task<KestrelTestApp> StartAsync(Dictionary<string, string?> settings, FakeTimeProvider time, ManualResetEventSlim release) =>
+        KestrelTestApp.StartAsync(
+            settings,
+            a =>
+            {
+                a.MapGet("/block", () => release.Wait(KestrelTestApp.Timeout) ? "released" : "timed out");
+                a.MapGet("/partition", (IPartitionContext p) => $"{p.Id} {p.Generation}");
+            },
+            configure: b => b.Services.AddSingleton<TimeProvider>(time));
+
+    /// <summary>Moves the partition runtime's clock until the watchdog has replaced the stuck partition 0.</summary>
+    private static Task ReplaceStalledAsync(KestrelTestApp app, FakeTimeProvider time) =>
+        KestrelTestApp.WaitUntilAsync(
+            () =>
+            {
+                time.Advance(TimeSpan.FromMilliseconds(250));
+                return app.Runtime.Partitions[0].Generation == 2;
+            },
+            "the stuck partition is replaced");
+
+    private static async Task<HttpClient> ClientOnPartitionAsync(KestrelTestApp app, string partition)
+    {
+        var client = app.CreateClient();
+        while (await client.GetStringAsync("/partition") != partition)
+        {
+            client.Dispose();
+            client = app.CreateClient();
+        }
+
+        return client;
+    }
+
+    private sealed class Resource(int generation, ConcurrentQueue<string> order) : IDisposable
+    {
+        private bool _disposed;
+
+        public int Use() => _disposed ? throw new ObjectDisposedException(nameof(Resource)) : generation;
+
+        public void Dispose()
+        {
+            _disposed = true;
+            order.Enqueue($"singleton of generation {generation} disposed");
+        }
+    }
+
+    private sealed class ScopedResource(int generation, ConcurrentQueue<string> order) : IDisposable
+    {
+        public int Generation => generation;
+
+        public void Dispose() => order.Enqueue($"scoped of generation {generation} disposed");
+    }
+
+    private sealed class Disposal(int generation, ConcurrentQueue<int> disposed, ConcurrentQueue<string>? events = null) : IDisposable
+    {
+        public void Dispose()
+        {
+            disposed.Enqueue(generation);
+            events?.Enqueue($"disposed {generation}");
+        }
+    }
+
+    private sealed class SlowSecondStart(TaskCompletionSource<IPartitionContext> starting) : IPartitionLifecycleHook
+    {
+        public async Task OnStartedAsync(IPartitionContext partition, CancellationToken cancellationToken)
+        {
+            if (partition.Generation == 2)
+            {
+                // Still starting when the host stops: the stop ends the wait.
+                starting.SetResult(partition);
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+        }
+
+        public Task OnStoppingAsync(IPartitionContext partition, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class RecordingHook(ConcurrentQueue<string> events) : IPartitionLifecycleHook
+    {
+        public Task OnStartedAsync(IPartitionContext partition, CancellationToken cancellationToken)
+        {
+            events.Enqueue($"started {partition.Generation}");
+            return Task.CompletedTask;
+        }
+
+        public Task OnStoppingAsync(IPartitionContext partition, CancellationToken cancellationToken)
+        {
+            events.Enqueue($"stopping {partition.Generation}");
+            return Task.CompletedTask;
+        }
+    }
+}
