@@ -19,8 +19,10 @@ builder.Services.AddHealthChecks().AddPartitionedHostingHealthCheck();
 
 var app = builder.Build();
 
-app.MapHealthChecks("/healthz");
-app.MapPartitionDiagnostics("/_partitions");   // loopback clients only
+// Both run outside the partitions, so they answer while partitions are stalled or full. Health is public (for load
+// balancers); diagnostics only on the management port, which appsettings.json binds to 127.0.0.1.
+app.MapHealthChecks("/healthz").WithoutPartition();
+app.MapPartitionDiagnostics("/_partitions").RequireManagementPort(app.Configuration.GetValue("ManagementPort", 5081));
 
 app.MapGet("/partition", (IPartitionContext partition, PartitionStats stats, TimeProvider time) =>
     new PartitionInfo(

@@ -59,6 +59,7 @@ public static class PartitioningServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
         services.TryAddSingleton<AffinityDispatcher>();
         services.TryAddSingleton<PartitionKeyCatalog>();
+        services.TryAddSingleton<UnpartitionedEndpoints>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, PartitionEndpointMatcherPolicy>());
         services.TryAddSingleton<IPartitionInvoker, PartitionInvoker>();
 

@@ -44,8 +44,11 @@ internal static partial class Log
     [LoggerMessage(13, LogLevel.Warning, "Partition {PartitionId}: generation {Generation} still had {ActiveRequests} requests after {Timeout}; they are aborted and the instance disposed.")]
     public static partial void RecycleDrainTimedOut(ILogger logger, int partitionId, int generation, int activeRequests, TimeSpan timeout);
 
-    [LoggerMessage(14, LogLevel.Error, "Partition {PartitionId}: {MaxFailures} faults within {Window}; it is marked unhealthy and no longer replaced.")]
-    public static partial void CrashLoop(ILogger logger, int partitionId, int maxFailures, TimeSpan window);
+    [LoggerMessage(14, LogLevel.Error, "Partition {PartitionId}: {MaxFailures} faults within {Window}; it is marked unhealthy and tried again in {RetryIn}.")]
+    public static partial void CrashLoop(ILogger logger, int partitionId, int maxFailures, TimeSpan window, TimeSpan retryIn);
+
+    [LoggerMessage(18, LogLevel.Warning, "Partition {PartitionId}: its crash-loop back-off has passed; trying a new instance.")]
+    public static partial void CrashLoopRetry(ILogger logger, int partitionId);
 
     [LoggerMessage(15, LogLevel.Error, "Partition {PartitionId}: a lifecycle hook failed ({Stage}).")]
     public static partial void LifecycleHookFailed(ILogger logger, int partitionId, string stage, Exception exception);

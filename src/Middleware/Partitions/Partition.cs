@@ -8,6 +8,10 @@ namespace PartitionedHosting.Partitions;
 internal sealed class Partition : IPartitionContext, IPartitionFeature
 {
     private readonly Queue<long> _failures = new();
+    private int _crashLoops;
+    private long _lastCrashLoopAt;
+    private TimeSpan _lastRetryDelay;
+    private ITimer? _crashLoopRetry;
     private PartitionInstance _current = null!;
     private int _activeConnections;
     private volatile bool _stalled;
@@ -129,6 +133,25 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
             _failures.Clear();
         }
     }
+
+    /// <summary>
+    /// How long to wait before the next attempt after a crash loop: <paramref name="window"/>, doubled for each crash
+    /// loop that follows the previous one's retry within a window, up to 16 windows.
+    /// </summary>
+    public TimeSpan NextCrashLoopRetry(long now, TimeSpan window, TimeProvider time)
+    {
+        lock (_failures)
+        {
+            var settled = _lastCrashLoopAt != 0 && time.GetElapsedTime(_lastCrashLoopAt, now) > _lastRetryDelay + window + window;
+            _crashLoops = settled ? 1 : Math.Min(_crashLoops + 1, 5);
+            _lastCrashLoopAt = now;
+            _lastRetryDelay = window * (1 << (_crashLoops - 1));
+            return _lastRetryDelay;
+        }
+    }
+
+    /// <summary>Holds the timer of the next attempt after a crash loop (disposing the previous one); null to cancel.</summary>
+    public void ScheduleCrashLoopRetry(ITimer? timer) => Interlocked.Exchange(ref _crashLoopRetry, timer)?.Dispose();
 
     public PartitionSnapshot Snapshot()
     {

@@ -60,6 +60,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     private Task? _stopped;
     private volatile bool _running;
     private volatile bool _stopRequested;
+    private int _spread;
 
     public PartitionRuntime(
         IOptions<PartitionedHostingOptions> options,
@@ -148,8 +149,8 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     }
 
     /// <summary>
-    /// <paramref name="partition"/> if it is available, else the next available one after it; when none is, the
-    /// partition itself (its queue then decides).
+    /// <paramref name="partition"/> if it is available, else one of the available others, in turn, so that the traffic
+    /// of an unavailable partition spreads over all of them; when none is, the partition itself (its queue then decides).
     /// </summary>
     public Partition AvailableFrom(Partition partition)
     {
@@ -159,9 +160,10 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
 
         var partitions = _partitions;
-        for (var step = 1; step < partitions.Length; step++)
+        var start = (uint)Interlocked.Increment(ref _spread);
+        for (var step = 0; step < partitions.Length; step++)
         {
-            var candidate = partitions[(partition.Id + step) % partitions.Length];
+            var candidate = partitions[(int)((start + (uint)step) % (uint)partitions.Length)];
             if (candidate.IsAvailable)
             {
                 return candidate;
@@ -245,12 +247,37 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
         if (partition.RecordFailure(TimeProvider.GetTimestamp(), _options.CrashLoopWindow, _options.CrashLoopMaxFailures, TimeProvider))
         {
+            // Like a restart back-off: try again later, and later still each time it fails again soon after.
             partition.IsUnhealthy = true;
-            Log.CrashLoop(_logger, partition.Id, _options.CrashLoopMaxFailures, _options.CrashLoopWindow);
+            var retryIn = partition.NextCrashLoopRetry(TimeProvider.GetTimestamp(), _options.CrashLoopWindow, TimeProvider);
+            Log.CrashLoop(_logger, partition.Id, _options.CrashLoopMaxFailures, _options.CrashLoopWindow, retryIn);
+            partition.ScheduleCrashLoopRetry(TimeProvider.CreateTimer(
+                static s =>
+                {
+                    var (runtime, instance) = ((PartitionRuntime, PartitionInstance))s!;
+                    runtime.RetryAfterCrashLoop(instance);
+                },
+                (this, instance),
+                retryIn,
+                Timeout.InfiniteTimeSpan));
             return;
         }
 
         RequestRecycle(partition, instance, RecycleCause.Fault);
+    }
+
+    private void RetryAfterCrashLoop(PartitionInstance instance)
+    {
+        var partition = instance.Owner;
+        if (_stopRequested || !partition.IsUnhealthy || partition.Current != instance)
+        {
+            return;
+        }
+
+        Log.CrashLoopRetry(_logger, partition.Id);
+        partition.IsUnhealthy = false;
+        partition.ResetFailures();
+        RequestRecycle(partition, instance, RecycleCause.CrashLoopRetry);
     }
 
     private async Task StartCoreAsync()
@@ -619,6 +646,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
 
         var partitions = _partitions;
+        foreach (var partition in partitions)
+        {
+            partition.ScheduleCrashLoopRetry(null);
+        }
+
         try
         {
             // Taking every partition's recycle gate waits for the recycles under way and keeps others from starting.

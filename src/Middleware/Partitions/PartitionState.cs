@@ -15,7 +15,10 @@ public enum PartitionState
     /// <summary>A new instance is being started to replace the current one.</summary>
     Recycling,
 
-    /// <summary>It failed repeatedly within <c>CrashLoopWindow</c> and is no longer replaced: it takes no requests.</summary>
+    /// <summary>
+    /// It failed <c>CrashLoopMaxFailures</c> times within <c>CrashLoopWindow</c>: it takes no requests until it is
+    /// tried again after a back-off (one window, doubling while it keeps failing, up to 16 windows), or recycled by hand.
+    /// </summary>
     Unhealthy,
 
     /// <summary>The host stopped it.</summary>
@@ -39,4 +42,7 @@ public enum RecycleCause
 
     /// <summary>An exception escaped work posted to it or one of its lifecycle hooks.</summary>
     Fault,
+
+    /// <summary>It was unhealthy after a crash loop, and its back-off has passed: one more attempt.</summary>
+    CrashLoopRetry,
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -63,6 +64,52 @@ public sealed class FaultIsolationTests
             Assert.Equal(PartitionState.Running, manager.GetSnapshots()[0].State);
             Assert.StartsWith("0 4", await client.GetStringAsync("/partition"), StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task AnUnhealthyPartition_IsTriedAgainAfterABackOff_ThatDoublesWhileItKeepsFailing()
+    {
+        var time = new FakeTimeProvider();
+        var settings = Settings.Partitioned(2, "SingleThreaded");
+        settings["PartitionedHosting:CrashLoopMaxFailures"] = "2";
+        settings["PartitionedHosting:CrashLoopWindow"] = "00:01:00";
+        await using var app = await KestrelTestApp.StartAsync(
+            settings,
+            a => a.MapGet("/partition", (IPartitionContext p) => $"{p.Id} {p.Generation}"),
+            configure: b => b.Services.AddSingleton<TimeProvider>(time));
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        var partition = app.Runtime.Partitions[0];
+
+        async Task CrashLoopAsync()
+        {
+            for (var fault = 0; fault < 2; fault++)
+            {
+                var generation = partition.Generation;
+                partition.Current.Thread!.Post(_ => throw new InvalidOperationException("escaped"), null);
+                await KestrelTestApp.WaitUntilAsync(() => partition.Generation > generation || partition.State == PartitionState.Unhealthy, "the fault is handled");
+            }
+
+            Assert.Equal(PartitionState.Unhealthy, partition.State);
+        }
+
+        // First crash loop: tried again after one window.
+        await CrashLoopAsync();
+        var failed = partition.Generation;
+        time.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(PartitionState.Unhealthy, partition.State);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await KestrelTestApp.WaitUntilAsync(() => partition.Generation == failed + 1, "the partition is tried again");
+        Assert.Equal(PartitionState.Running, partition.State);
+        Assert.Equal(RecycleCause.CrashLoopRetry, manager.GetSnapshots()[0].LastRecycleCause);
+
+        // Failing again at once: the next attempt waits twice as long.
+        await CrashLoopAsync();
+        failed = partition.Generation;
+        time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Equal(PartitionState.Unhealthy, partition.State);
+        time.Advance(TimeSpan.FromSeconds(60));
+        await KestrelTestApp.WaitUntilAsync(() => partition.Generation == failed + 1, "the partition is tried again after two windows");
+        Assert.Equal(PartitionState.Running, partition.State);
     }
 
     [Fact]

@@ -61,32 +61,4 @@ public sealed class ObservabilityTests
         Assert.Contains(metrics.Of("partitionedhosting.queue_length"), m => m.Value == 1);
         Assert.Contains(metrics.Of("partitionedhosting.connections"), m => m.Value == 3);
     }
-
-    [Fact]
-    public async Task DiagnosticsEndpoint_AnswersLoopbackClients_WithEveryPartition()
-    {
-        await using var app = await KestrelTestApp.StartAsync(Settings.Partitioned(2, "SingleThreaded"), a => a.MapPartitionDiagnostics());
-        using var client = app.CreateClient();
-
-        using var json = JsonDocument.Parse(await client.GetStringAsync("/_partitions"));
-
-        var partitions = json.RootElement.GetProperty("partitions").EnumerateArray().ToList();
-        Assert.Equal([0, 1], partitions.Select(p => p.GetProperty("id").GetInt32()));
-        Assert.All(partitions, p => Assert.Equal("SingleThreaded", p.GetProperty("mode").GetString()));
-        Assert.All(partitions, p => Assert.Equal("Running", p.GetProperty("state").GetString()));
-        Assert.All(partitions, p => Assert.Equal(1, p.GetProperty("generation").GetInt32()));
-    }
-
-    [Fact]
-    public async Task DiagnosticsEndpoint_RefusesClientsThatAreNotLoopback()
-    {
-        // TestServer's requests carry no client address: not a loopback client.
-        await using var factory = new WebApplicationFactory<Program>();
-        using var client = factory.CreateClient();
-
-        using var response = await client.GetAsync("/_partitions");
-
-        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
-    }
 }

@@ -4,22 +4,36 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
 using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional;
 
-/// <summary>The stalled-partition watchdog, on real Kestrel.</summary>
+/// <summary>
+/// The stalled-partition watchdog, on real Kestrel, with the partition runtime's clock faked: a turn lasts as long as the
+/// test says, so that no threshold depends on the machine's speed.
+/// </summary>
 public sealed class WatchdogTests
 {
     private static Dictionary<string, string?> StallSettings(Action<Dictionary<string, string?>>? more = null)
     {
-        var settings = Settings.Partitioned(2, "SingleThreaded");
-        settings["PartitionedHosting:StallThreshold"] = "00:00:00.2";
+        var settings = Settings.Partitioned(3, "SingleThreaded");
+        settings["PartitionedHosting:StallThreshold"] = "00:00:02";
         more?.Invoke(settings);
         return settings;
     }
+
+    /// <summary>Moves the clock in steps until <paramref name="condition"/> holds.</summary>
+    private static Task AdvanceUntilAsync(FakeTimeProvider time, Func<bool> condition, string what) =>
+        KestrelTestApp.WaitUntilAsync(
+            () =>
+            {
+                time.Advance(TimeSpan.FromMilliseconds(250));
+                return condition();
+            },
+            what);
 
     private static void MapEndpoints(WebApplication app, ManualResetEventSlim release)
     {
@@ -41,36 +55,62 @@ public sealed class WatchdogTests
         return client;
     }
 
-    [Fact]
-    public async Task BlockedPartition_IsReportedStalled_OthersKeepServing_AndItRecovers()
+    [Theory]
+    [InlineData("Kestrel")]
+    [InlineData("Partitioned")]
+    public async Task BlockedPartition_IsReportedStalled_OthersKeepServing_ItsTrafficSpreads_AndItRecovers(string transport)
     {
+        var time = new FakeTimeProvider();
         using var release = new ManualResetEventSlim();
         await using var app = await KestrelTestApp.StartAsync(
-            StallSettings(),
+            StallSettings(s => s["PartitionedHosting:Transport"] = transport),
             a => MapEndpoints(a, release),
-            configure: b => b.Services.AddHealthChecks().AddPartitionedHostingHealthCheck());
+            configure: b =>
+            {
+                b.Services.AddHealthChecks().AddPartitionedHostingHealthCheck();
+                b.Services.AddSingleton<TimeProvider>(time);
+            });
         var manager = app.Services.GetRequiredService<IPartitionManager>();
         var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
         var keyOf0 = Enumerable.Range(0, 100).Select(i => $"k{i}").First(k => invoker.GetPartitionForKey(k) == 0);
         using var blocked = await ClientOnPartitionAsync(app, "0");
+        using var sameConnection = await ClientOnPartitionAsync(app, "0");
         using var other = await ClientOnPartitionAsync(app, "1");
 
         try
         {
             var blocking = blocked.GetStringAsync("/block");
-            await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].State == PartitionState.Stalled, "partition 0 is reported stalled");
+            await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].ActiveRequests == 1, "partition 0 is blocked");
 
-            // The other partition answers at once; health is degraded; new connections avoid the stalled partition.
+            // Not stalled until the segment has run past the threshold.
+            time.Advance(TimeSpan.FromSeconds(1.5));
+            Assert.Equal(PartitionState.Running, manager.GetSnapshots()[0].State);
+            await AdvanceUntilAsync(time, () => manager.GetSnapshots()[0].State == PartitionState.Stalled, "partition 0 is reported stalled");
+
+            // The other partitions answer at once; health is degraded; new connections avoid the stalled partition.
             var watch = Stopwatch.StartNew();
             Assert.Equal("1", await other.GetStringAsync("/partition"));
             Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"The healthy partition took {watch.Elapsed}.");
             Assert.Equal("Degraded", await other.GetStringAsync("/healthz"));
             using (var fresh = app.CreateClient(newConnectionPerRequest: true))
             {
-                for (var i = 0; i < 4; i++)
+                for (var i = 0; i < 6; i++)
                 {
-                    Assert.Equal("1", await fresh.GetStringAsync("/partition"));
+                    Assert.NotEqual("0", await fresh.GetStringAsync("/partition"));
                 }
+            }
+
+            // Unkeyed requests of the stalled partition's open connections spread over the others. (With the
+            // partitioned transport, the stalled thread does not read its connections: their requests wait.)
+            if (transport == "Kestrel")
+            {
+                var elsewhere = new HashSet<string>();
+                for (var i = 0; i < 6; i++)
+                {
+                    elsewhere.Add(await sameConnection.GetStringAsync("/partition"));
+                }
+
+                Assert.Equal(["1", "2"], elsewhere.Order());
             }
 
             // A key only the stalled partition may serve is refused at once.
@@ -81,7 +121,7 @@ public sealed class WatchdogTests
 
             release.Set();
             Assert.Equal("released", await blocking.WaitAsync(KestrelTestApp.Timeout));
-            await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].State == PartitionState.Running, "partition 0 recovers");
+            await AdvanceUntilAsync(time, () => manager.GetSnapshots()[0].State == PartitionState.Running, "partition 0 recovers");
             Assert.Equal("0", await other.GetStringAsync($"/keyed/{keyOf0}"));
             Assert.Equal("Healthy", await other.GetStringAsync("/healthz"));
         }
@@ -94,12 +134,9 @@ public sealed class WatchdogTests
     [Fact]
     public async Task SyncOverAsyncDeadlock_IsDetected_AndThePartitionReplaced_WhichEndsTheDeadlock()
     {
+        var time = new FakeTimeProvider();
         await using var app = await KestrelTestApp.StartAsync(
-            StallSettings(s =>
-            {
-                s["PartitionedHosting:ReplaceStalledAfter"] = "00:00:00.5";
-                s["PartitionedHosting:RecycleDrainTimeout"] = "00:00:00.5";
-            }),
+            StallSettings(s => s["PartitionedHosting:ReplaceStalledAfter"] = "00:00:05"),
             a =>
             {
                 a.MapGet("/partition", (IPartitionContext p) => $"{p.Id} {p.Generation}");
@@ -115,13 +152,16 @@ public sealed class WatchdogTests
                     return NeedsThePartitionThread().Result.ToString(CultureInfo.InvariantCulture);
                 });
             },
-            configure: b => b.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(2)));
+            configure: b => b.Services.AddSingleton<TimeProvider>(time));
         var manager = app.Services.GetRequiredService<IPartitionManager>();
         using var client = await ClientOnPartitionAsync(app, "0 1");
         using var deadlocked = new CancellationTokenSource(TimeSpan.FromSeconds(20));
 
         var hung = client.GetAsync("/deadlock", deadlocked.Token);
-        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].Generation == 2, "the deadlocked partition is replaced");
+        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].ActiveRequests == 1, "partition 0 is deadlocked");
+        time.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal(1, manager.GetSnapshots()[0].Generation);
+        await AdvanceUntilAsync(time, () => manager.GetSnapshots()[0].Generation == 2, "the deadlocked partition is replaced");
 
         using var after = app.CreateClient(newConnectionPerRequest: true);
         var answers = new HashSet<string>();

@@ -24,13 +24,17 @@ internal sealed class KestrelTestApp : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private KestrelTestApp(WebApplication app, Uri address)
+    private KestrelTestApp(WebApplication app, IReadOnlyList<Uri> addresses)
     {
         _app = app;
-        Address = address;
+        Addresses = addresses;
     }
 
-    public Uri Address { get; }
+    /// <summary>The first address the server listens on.</summary>
+    public Uri Address => Addresses[0];
+
+    /// <summary>Every address the server listens on, the test's own first.</summary>
+    public IReadOnlyList<Uri> Addresses { get; }
 
     public IServiceProvider Services => _app.Services;
 
@@ -46,8 +50,8 @@ internal sealed class KestrelTestApp : IAsyncDisposable
     {
         var app = Build(settings, map, configurePartition, configure, protocols, environment);
         await app.StartAsync().WaitAsync(Timeout);
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new KestrelTestApp(app, new Uri(address));
+        var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
+        return new KestrelTestApp(app, [.. addresses.Select(a => new Uri(a))]);
     }
 
     public static WebApplication Build(
@@ -87,10 +91,10 @@ internal sealed class KestrelTestApp : IAsyncDisposable
     }
 
     /// <summary>A client on one keep-alive connection, or on a new connection for every request.</summary>
-    public HttpClient CreateClient(bool newConnectionPerRequest = false, Version? version = null)
+    public HttpClient CreateClient(bool newConnectionPerRequest = false, Version? version = null, Uri? address = null)
     {
         var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 1, PooledConnectionLifetime = System.Threading.Timeout.InfiniteTimeSpan };
-        var client = new HttpClient(handler) { BaseAddress = Address, Timeout = Timeout };
+        var client = new HttpClient(handler) { BaseAddress = address ?? Address, Timeout = Timeout };
         client.DefaultRequestHeaders.ConnectionClose = newConnectionPerRequest;
         if (version is not null)
         {
@@ -108,6 +112,14 @@ internal sealed class KestrelTestApp : IAsyncDisposable
         using var stop = new CancellationTokenSource(Timeout);
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();
+    }
+
+    /// <summary>A TCP port of 127.0.0.1 that was free a moment ago, for a test that must name its port before it starts.</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Waits until <paramref name="condition"/> holds, failing the test after <see cref="Timeout"/>.</summary>
