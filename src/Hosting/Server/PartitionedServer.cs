@@ -6,8 +6,8 @@ namespace PartitionedHosting.Server;
 
 /// <summary>
 /// The partitioned server: Kestrel (or whichever server the application registered), with its connections assigned
-/// to partitions as they are accepted (see <see cref="PartitionedConnectionListenerFactory"/>), the partitions ready
-/// before it accepts, and drained after it stops.
+/// to partitions as they are accepted (see <see cref="PartitionedConnectionListenerFactory"/>), and the partitions ready
+/// before it accepts.
 /// </summary>
 /// <remarks>
 /// Every request still goes through the inner server untouched, so its protocols, limits and configuration
@@ -35,8 +35,9 @@ internal sealed class PartitionedServer(IServer inner, PartitionRuntime runtime)
     }
 
     /// <summary>
-    /// Stops accepting and lets the inner server drain its requests, then drains and disposes the partitions, all
-    /// within the host's shutdown timeout. Idempotent.
+    /// Stops accepting and lets the inner server drain its requests, within the host's shutdown timeout. The partitions
+    /// stop later, once every hosted service has stopped (see <see cref="PartitionRuntimeLifecycle"/>): the application's
+    /// hosted services may use them until then. Idempotent.
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -46,7 +47,6 @@ internal sealed class PartitionedServer(IServer inner, PartitionRuntime runtime)
         }
 
         await inner.StopAsync(cancellationToken).ConfigureAwait(false);
-        await runtime.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public void Dispose()

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -73,7 +74,9 @@ public sealed class AdmissionAndShutdownTests
             await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions.Sum(p => p.ActiveRequests) == 10, "all ten requests are in flight");
 
             var stopping = app.StopAsync();
-            await Task.Delay(200);
+
+            // The server no longer accepts (its listener is closed): the stop is under way, and waits for the ten.
+            await KestrelTestApp.WaitUntilAsync(() => !Accepts(app.Address), "the server stops accepting");
             Assert.False(stopping.IsCompleted, "The server stopped before its in-flight requests finished.");
             gate.SetResult();
 
@@ -112,5 +115,35 @@ public sealed class AdmissionAndShutdownTests
         }
 
         public Task ProcessRequestAsync(object context) => Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task ARequestReachingThePartitionsAfterTheyStopped_Gets503WithRetryAfter()
+    {
+        // Under TestServer the pipeline still runs once the partitions have stopped, as it may in any server that is
+        // still finishing its work.
+        await using var factory = new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program>();
+        using var client = factory.CreateClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/partition")).StatusCode);
+
+        await factory.Services.GetRequiredService<PartitionRuntime>().StopAsync(CancellationToken.None).WaitAsync(KestrelTestApp.Timeout);
+        using var response = await client.GetAsync("/partition");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+    }
+
+    private static bool Accepts(Uri address)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            socket.Connect(address.Host, address.Port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 }

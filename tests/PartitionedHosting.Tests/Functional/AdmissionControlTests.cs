@@ -1,8 +1,10 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
@@ -82,11 +84,14 @@ public sealed class AdmissionControlTests
         }
     }
 
-    [Fact]
-    public async Task FreeThreaded_ConcurrencyBound_QueuesThenRejects()
+    [Theory]
+    [InlineData("FreeThreaded")]
+    [InlineData("SingleThreaded")]
+    public async Task ConcurrencyBound_QueuesThenRejects(string mode)
     {
+        // Free-threaded: requests running in parallel; single-threaded: requests interleaved at their awaits.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var settings = Settings.Partitioned(1, "FreeThreaded", maxQueueLength: 1);
+        var settings = Settings.KestrelTransport(Settings.Partitioned(1, mode, maxQueueLength: 1));
         settings["PartitionedHosting:MaxConcurrentRequests"] = "2";
         await using var app = await KestrelTestApp.StartAsync(settings, a => a.MapGet("/gated", async () =>
         {
@@ -97,8 +102,15 @@ public sealed class AdmissionControlTests
         var clients = Enumerable.Range(0, 4).Select(_ => app.CreateClient()).ToList();
         try
         {
-            var running = clients.Take(2).Select(c => c.GetStringAsync("/gated")).ToList();
-            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 2, "two requests run");
+            // One after the other: a single-threaded partition's queue of one holds a request until its thread starts it.
+            var running = new List<Task<string>>();
+            foreach (var client in clients.Take(2))
+            {
+                running.Add(client.GetStringAsync("/gated"));
+                var expected = running.Count;
+                await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == expected && partition.QueueLength == 0, $"{expected} requests run");
+            }
+
             var queued = clients[2].GetStringAsync("/gated");
             await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 3, "a third request waits for a permit");
 
@@ -124,6 +136,7 @@ public sealed class AdmissionControlTests
     {
         using var release = new ManualResetEventSlim();
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var time = new FakeTimeProvider();
         var settings = Settings.KestrelTransport(Settings.Partitioned(1, mode));
         settings["PartitionedHosting:MaxQueueWait"] = "00:00:00.2";
         settings["PartitionedHosting:MaxConcurrentRequests"] = maxConcurrent;
@@ -144,7 +157,8 @@ public sealed class AdmissionControlTests
                 return "released";
             });
             a.MapGet("/quick", () => "quick");
-        });
+        }, configure: b => b.Services.AddSingleton<TimeProvider>(time));
+        using var metrics = new MetricRecorder(app.Services.GetRequiredService<IMeterFactory>());
         var partition = app.Runtime.Partitions[0];
         using var first = app.CreateClient();
         using var second = app.CreateClient();
@@ -152,12 +166,18 @@ public sealed class AdmissionControlTests
         var blocking = first.GetStringAsync("/block");
         await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 1 && partition.QueueLength == 0, "the blocking request runs");
         var waiting = second.GetAsync("/quick");
-        await Task.Delay(600);
+        await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 2, "the second request waits");
+
+        // Longer than MaxQueueWait on the partition's clock: the waiting request is answered 503 once it is looked at
+        // (by the partition's thread, or the permit's timeout), whatever it waited for.
+        time.Advance(TimeSpan.FromMilliseconds(300));
         release.Set();
         gate.TrySetResult();
 
         using var response = await waiting.WaitAsync(KestrelTestApp.Timeout);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal("queue_wait", Assert.Single(metrics.Of("partitionedhosting.rejections")).Tags["reason"]);
         Assert.Equal("released", await blocking.WaitAsync(KestrelTestApp.Timeout));
         Assert.Equal("quick", await second.GetStringAsync("/quick"));
     }

@@ -1,4 +1,7 @@
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Options;
+using PartitionedHosting.Execution;
+using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional;
@@ -36,11 +39,18 @@ public sealed class ConfigurationTests
         var settings = Settings.Partitioned(3, "SingleThreaded");
         settings["PartitionedHosting:Partitions:1:Mode"] = "FreeThreaded";
         settings["PartitionedHosting:Partitions:2:MaxQueueLength"] = "7";
-        await using var app = await KestrelTestApp.StartAsync(settings, _ => { });
+        await using var app = await KestrelTestApp.StartAsync(settings, a => a.MapGet("/mode", (IPartitionContext p) =>
+            $"{p.Id} {p.Mode} {(PartitionThread.Current is { } thread ? thread == ((PartitionInstance)p).Thread ? "own thread" : "another's thread" : "thread pool")}"));
+        using var client = app.CreateClient(newConnectionPerRequest: true);
 
-        Assert.Equal(
-            [ExecutionMode.SingleThreaded, ExecutionMode.FreeThreaded, ExecutionMode.SingleThreaded],
-            app.Runtime.Partitions.Select(p => p.Mode));
+        // Round robin: three new connections, one per partition, each served in its own mode.
+        var answers = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            answers.Add(await client.GetStringAsync("/mode"));
+        }
+
+        Assert.Equal(["0 SingleThreaded own thread", "1 FreeThreaded thread pool", "2 SingleThreaded own thread"], answers.Order());
         Assert.Null(app.Runtime.Partitions[1].Thread);
     }
 }

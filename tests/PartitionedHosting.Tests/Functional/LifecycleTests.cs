@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
+using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -223,6 +224,44 @@ public sealed class LifecycleTests
         await Assert.ThrowsAnyAsync<Exception>(() => request.WaitAsync(KestrelTestApp.Timeout));
     }
 
+    [Fact]
+    public async Task Partitions_StartBeforeTheApplicationsHostedServices_AndStopAfterThem_RunningTheirStoppingHooks()
+    {
+        var events = new ConcurrentQueue<string>();
+        var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, "SingleThreaded"),
+            a => a.MapGet("/", () => "ok"),
+            partition => partition.Services.AddSingleton<IPartitionLifecycleHook>(sp => new RecordingHook(events)),
+            b => b.Services.AddHostedService(sp => new UsesPartitions(sp.GetRequiredService<IPartitionInvoker>(), events)));
+        await app.DisposeAsync();
+
+        // A hosted service can call into the partitions from its start to its stop: they run around it.
+        Assert.Equal(["started 1", "started 1", "service started with 2 partitions", "service stopped with 2 partitions", "stopping 1", "stopping 1"], events);
+    }
+
+    [Fact]
+    public async Task Health_IsDegradedWhileAPartitionRecycles()
+    {
+        var starting = new TaskCompletionSource<IPartitionContext>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var finish = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, "SingleThreaded"),
+            a => a.MapHealthChecks("/healthz").WithoutPartition(),
+            partition => partition.Services.AddSingleton<IPartitionLifecycleHook>(sp => new SlowSecondStart(starting, finish.Task)),
+            b => b.Services.AddHealthChecks().AddPartitionedHostingHealthCheck());
+        using var client = app.CreateClient();
+        Assert.Equal("Healthy", await client.GetStringAsync("/healthz"));
+
+        var recycle = app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(1);
+        await starting.Task.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal("Degraded", await client.GetStringAsync("/healthz"));
+        Assert.Equal(PartitionState.Recycling, app.Services.GetRequiredService<IPartitionManager>().GetSnapshots()[1].State);
+
+        finish.SetResult();
+        await recycle.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal("Healthy", await client.GetStringAsync("/healthz"));
+    }
+
     private static Dictionary<string, string?> StallSettings(string transport)
     {
         var settings = Settings.Partitioned(2, "SingleThreaded");
@@ -293,19 +332,28 @@ public sealed class LifecycleTests
         }
     }
 
-    private sealed class SlowSecondStart(TaskCompletionSource<IPartitionContext> starting) : IPartitionLifecycleHook
+    private sealed class SlowSecondStart(TaskCompletionSource<IPartitionContext> starting, Task? finish = null) : IPartitionLifecycleHook
     {
         public async Task OnStartedAsync(IPartitionContext partition, CancellationToken cancellationToken)
         {
             if (partition.Generation == 2)
             {
-                // Still starting when the host stops: the stop ends the wait.
+                // Still starting until told, or until the host stops.
                 starting.SetResult(partition);
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                await (finish ?? Task.Delay(Timeout.Infinite, cancellationToken)).WaitAsync(cancellationToken);
             }
         }
 
         public Task OnStoppingAsync(IPartitionContext partition, CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    private sealed class UsesPartitions(IPartitionInvoker partitions, ConcurrentQueue<string> events) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken cancellationToken) =>
+            events.Enqueue($"service started with {(await partitions.InvokeAllAsync((p, _) => Task.FromResult(p.Id), cancellationToken)).Length} partitions");
+
+        public async Task StopAsync(CancellationToken cancellationToken) =>
+            events.Enqueue($"service stopped with {(await partitions.InvokeAllAsync((p, _) => Task.FromResult(p.Id), cancellationToken)).Length} partitions");
     }
 
     private sealed class RecordingHook(ConcurrentQueue<string> events) : IPartitionLifecycleHook

@@ -37,4 +37,21 @@ public sealed class LoggingTests
         Assert.Equal(8, logged.Count);
         Assert.Equal(partitions.SelectMany(p => new[] { p, p }), logged.Select(e => e.PartitionId));
     }
+
+    [Fact]
+    public async Task LogsOfRequestCode_CarryThePartitionGeneration_WhichARecycleChanges()
+    {
+        var provider = new LogRecorder();
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, "SingleThreaded"),
+            a => a.MapGet("/log", (ILogger<LoggingTests> logger) => logger.LogWarning("logged")),
+            configure: b => b.Logging.AddProvider(provider));
+        using var client = app.CreateClient(newConnectionPerRequest: true);
+
+        await client.GetAsync("/log");
+        await app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+        await client.GetAsync("/log");
+
+        Assert.Equal([("0", "1"), ("0", "2")], provider.Category<LoggingTests>().Select(e => (e.PartitionId, e.Generation)));
+    }
 }

@@ -141,6 +141,44 @@ public sealed class PartitionedTransportTests
         Assert.All(answers, a => Assert.Equal("HTTP/2 True", a));
     }
 
+    [Fact]
+    public async Task UnixSockets_KeepKestrelsTransport_AndTheirConnectionsAreStillPartitioned()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"partitioned-{Guid.NewGuid():N}.sock");
+        try
+        {
+            await using var app = await KestrelTestApp.StartAsync(
+                PartitionedTransport(),
+                a => a.MapGet("/where", (IPartitionContext partition) =>
+                    $"{partition.Id} {((PartitionInstance)partition).Thread!.ManagedThreadId == Environment.CurrentManagedThreadId}"),
+                configure: b => b.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(path)));
+            var handler = new SocketsHttpHandler
+            {
+                ConnectCallback = async (_, cancellationToken) =>
+                {
+                    var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                    await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(path), cancellationToken);
+                    return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                },
+            };
+            using var client = new HttpClient(handler) { BaseAddress = new Uri("http://unix"), Timeout = KestrelTestApp.Timeout };
+            client.DefaultRequestHeaders.ConnectionClose = true;
+
+            var partitions = new HashSet<string>();
+            for (var i = 0; i < 4; i++)
+            {
+                partitions.Add(await client.GetStringAsync("/where"));
+            }
+
+            // New connections took the partitions in turn, and each request ran on its partition's thread.
+            Assert.Equal(["0 True", "1 True"], partitions.Order());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     private sealed class RecordThreadFilter(ConcurrentQueue<int> threads) : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>

@@ -70,6 +70,7 @@ public sealed class WatchdogTests
                 b.Services.AddHealthChecks().AddPartitionedHostingHealthCheck();
                 b.Services.AddSingleton<TimeProvider>(time);
             });
+        using var metrics = new MetricRecorder(app.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         var manager = app.Services.GetRequiredService<IPartitionManager>();
         var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
         var keyOf0 = Enumerable.Range(0, 100).Select(i => $"k{i}").First(k => invoker.GetPartitionForKey(k) == 0);
@@ -117,6 +118,7 @@ public sealed class WatchdogTests
             using var keyed = await other.GetAsync($"/keyed/{keyOf0}");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, keyed.StatusCode);
             Assert.NotNull(keyed.Headers.RetryAfter);
+            Assert.Contains(metrics.Of("partitionedhosting.rejections"), m => Equals(m.Tags["reason"], "unavailable") && Equals(m.Tags["partition.id"], 0));
             Assert.NotNull(manager.GetSnapshots()[0].StalledForMs);
 
             release.Set();
