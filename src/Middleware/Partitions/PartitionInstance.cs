@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using PartitionedHosting.Configuration;
@@ -27,7 +28,7 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     private int _disposed;
     private TaskCompletionSource? _idle;
     private readonly Lock _inFlightLock = new();
-    private InFlightRequest? _inFlight;
+    private InFlightWork? _inFlight;
 
     public PartitionInstance(Partition owner, int generation, PartitionedHostingOptions options, Random random)
     {
@@ -210,64 +211,82 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     public void Track(HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
     {
         var request = new InFlightRequest(this, context, lease);
-        lock (_inFlightLock)
-        {
-            request.Next = _inFlight;
-            if (_inFlight is not null)
-            {
-                _inFlight.Previous = request;
-            }
-
-            _inFlight = request;
-        }
-
+        Link(request);
         serverResponse.OnCompleted(InFlightRequest.OnResponseCompleted, request);
     }
 
-    /// <summary>Aborts every request still running here (a drain that timed out); returns how many there were.</summary>
+    /// <summary>
+    /// Follows a connection's application that runs here beyond the request that started it (a SignalR connection
+    /// under long polling): it counts as work in flight, which a drain waits for and a drain timeout aborts, until
+    /// the returned registration is disposed.
+    /// </summary>
+    public IDisposable TrackConnection(ConnectionContext connection)
+    {
+        Interlocked.Increment(ref _activeRequests);
+        var work = new InFlightConnection(this, connection);
+        Link(work);
+        return work;
+    }
+
+    /// <summary>Aborts every request and connection still running here (a drain that timed out); returns how many there were.</summary>
     public int AbortInFlight()
     {
-        List<HttpContext> requests = [];
+        List<InFlightWork> inFlight = [];
         lock (_inFlightLock)
         {
-            for (var request = _inFlight; request is not null; request = request.Next)
+            for (var work = _inFlight; work is not null; work = work.Next)
             {
-                requests.Add(request.Context);
+                inFlight.Add(work);
             }
         }
 
-        foreach (var context in requests)
+        foreach (var work in inFlight)
         {
-            context.Abort();
+            work.Abort();
         }
 
-        return requests.Count;
+        return inFlight.Count;
+    }
+
+    /// <summary>Ends work followed by <see cref="Track"/> or <see cref="TrackConnection"/>.</summary>
+    internal void OnWorkEnded(InFlightWork work, RateLimitLease? lease)
+    {
+        lock (_inFlightLock)
+        {
+            if (work.Previous is { } previous)
+            {
+                previous.Next = work.Next;
+            }
+            else
+            {
+                _inFlight = work.Next;
+            }
+
+            if (work.Next is { } next)
+            {
+                next.Previous = work.Previous;
+            }
+        }
+
+        OnRequestCompleted(lease);
+    }
+
+    private void Link(InFlightWork work)
+    {
+        lock (_inFlightLock)
+        {
+            work.Next = _inFlight;
+            if (_inFlight is not null)
+            {
+                _inFlight.Previous = work;
+            }
+
+            _inFlight = work;
+        }
     }
 
     /// <summary>Claims the instance's disposal: true once, for whoever disposes it.</summary>
     public bool TryBeginDispose() => Interlocked.Exchange(ref _disposed, 1) == 0;
-
-    internal void OnTrackedResponseCompleted(InFlightRequest request)
-    {
-        lock (_inFlightLock)
-        {
-            if (request.Previous is { } previous)
-            {
-                previous.Next = request.Next;
-            }
-            else
-            {
-                _inFlight = request.Next;
-            }
-
-            if (request.Next is { } next)
-            {
-                next.Previous = request.Previous;
-            }
-        }
-
-        OnRequestCompleted(request.Lease);
-    }
 
     private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken)
     {
@@ -480,25 +499,48 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     }
 }
 
+/// <summary>Work running in an instance that a drain waits for: a request, or a connection's application.</summary>
+internal abstract class InFlightWork
+{
+    public InFlightWork? Previous { get; set; }
+
+    public InFlightWork? Next { get; set; }
+
+    /// <summary>Ends the work early: the drain timed out.</summary>
+    public abstract void Abort();
+}
+
 /// <summary>A request running in an instance, until its response has completed.</summary>
-internal sealed class InFlightRequest(PartitionInstance instance, HttpContext context, RateLimitLease? lease)
+internal sealed class InFlightRequest(PartitionInstance instance, HttpContext context, RateLimitLease? lease) : InFlightWork
 {
     public static readonly Func<object, Task> OnResponseCompleted = static state =>
     {
         var request = (InFlightRequest)state;
-        request.Instance.OnTrackedResponseCompleted(request);
+        request.Instance.OnWorkEnded(request, request.Lease);
         return Task.CompletedTask;
     };
 
     public PartitionInstance Instance => instance;
 
-    public HttpContext Context => context;
-
     public RateLimitLease? Lease => lease;
 
-    public InFlightRequest? Previous { get; set; }
+    public override void Abort() => context.Abort();
+}
 
-    public InFlightRequest? Next { get; set; }
+/// <summary>A connection's application running in an instance (a SignalR connection), until it is disposed.</summary>
+internal sealed class InFlightConnection(PartitionInstance instance, ConnectionContext connection) : InFlightWork, IDisposable
+{
+    private int _ended;
+
+    public override void Abort() => connection.Abort(new ConnectionAbortedException("The partition instance serving the connection is being replaced."));
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _ended, 1) == 0)
+        {
+            instance.OnWorkEnded(this, lease: null);
+        }
+    }
 }
 
 /// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>

@@ -4,7 +4,9 @@ using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.Http.Connections;
 using PartitionedHosting.DependencyInjection;
+using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.SignalR;
@@ -58,9 +60,18 @@ internal sealed class PartitionHubConnectionHandler<THub> : HubConnectionHandler
 
     private async Task RunInPartitionAsync(PartitionInstance partition, ConnectionContext connection)
     {
-        // Flows into every await of the connection's application: the scope factory reads it.
+        // Flows into every await of the connection's application: the scope factory reads it, and, when it watches,
+        // the escape detector.
         PartitionHubScopeFactory.CurrentPartition = partition;
-        await base.OnConnectedAsync(partition.Thread is { } thread ? new PartitionHubConnection(connection, thread) : connection).ConfigureAwait(false);
+        if (partition.Thread is { } thread && partition.Runtime.Escapes is { } escapes)
+        {
+            PartitionFlow.Current = new PartitionFlow(thread, partition.Id, connection.GetHttpContext()?.Request.Path.Value, guarded: false, escapes);
+        }
+
+        // The application may outlive the request that started it (long polling): the instance follows it, so that a
+        // recycle waits for it, and aborts it after its drain timeout.
+        using var inFlight = partition.TrackConnection(connection);
+        await base.OnConnectedAsync(partition.Thread is { } partitionThread ? new PartitionHubConnection(connection, partitionThread) : connection).ConfigureAwait(false);
     }
 
     private sealed class Run(PartitionHubConnectionHandler<THub> handler, PartitionInstance partition, ConnectionContext connection)

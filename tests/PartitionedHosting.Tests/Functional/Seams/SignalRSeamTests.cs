@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -130,6 +131,51 @@ public sealed class SignalRSeamTests
     }
 
     public static TheoryData<string> Layouts => SeamLayouts.All;
+
+    [Fact]
+    public async Task ALongPollingConnection_HoldsItsInstanceThroughARecycle_UntilTheDrainTimeoutAbortsIt()
+    {
+        var time = new FakeTimeProvider();
+        var disposed = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var settings = Settings.Partitioned(1, "SingleThreaded");
+        settings["PartitionedHosting:RecycleDrainTimeout"] = "00:00:10";
+        await using var app = await KestrelTestApp.StartAsync(
+            settings,
+            a => a.MapHub<SeamHub>("/seam-hub"),
+            partition =>
+            {
+                partition.Services.AddSingleton<SegmentRecorder>();
+                partition.Services.AddSingleton(sp => new DisposalProbe(sp.GetRequiredService<PartitionedHosting.Partitions.IPartitionContext>().Generation, disposed));
+            },
+            builder =>
+            {
+                builder.Services.AddSingleton<SeamHubStatistics>();
+                builder.Services.AddSignalR();
+                builder.Services.AddSingleton<TimeProvider>(time);
+            });
+        var old = app.Runtime.Partitions[0].Current;
+        old.Services.GetRequiredService<DisposalProbe>();
+        await using var connection = Connect(app, HttpTransportType.LongPolling);
+        var closed = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.Closed += error =>
+        {
+            closed.TrySetResult(error);
+            return Task.CompletedTask;
+        };
+        await connection.StartAsync().WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(1, await connection.InvokeAsync<int>(nameof(SeamHub.Echo), 1));
+
+        // The connection's application runs on generation 1 between its polls: the recycle's drain waits for it.
+        await app.Services.GetRequiredService<PartitionedHosting.Partitions.IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(2, app.Runtime.Partitions[0].Generation);
+        Assert.True(old.ActiveRequests >= 1, "the long-polling connection does not count on its instance");
+        Assert.Equal(1, await connection.InvokeAsync<int>(nameof(SeamHub.Echo), 1));
+        Assert.False(disposed.Task.IsCompleted);
+
+        // Past the drain timeout it is aborted, and the old instance disposed.
+        await KestrelTestApp.WaitUntilAsync(() => { time.Advance(TimeSpan.FromSeconds(1)); return closed.Task.IsCompleted; }, "the connection is aborted");
+        Assert.Equal(1, await disposed.Task.WaitAsync(KestrelTestApp.Timeout));
+    }
 
     private static HubConnection Connect(KestrelTestApp app, HttpTransportType transport) =>
         new HubConnectionBuilder()
@@ -286,4 +332,10 @@ internal sealed class SeamHubFilter(SegmentRecorder recorder) : IHubFilter
         recorder.Segment("filter: connected");
         await next(context);
     }
+}
+
+/// <summary>Tells which generation's partition-local services were disposed.</summary>
+internal sealed class DisposalProbe(int generation, TaskCompletionSource<int> disposed) : IDisposable
+{
+    public void Dispose() => disposed.TrySetResult(generation);
 }
