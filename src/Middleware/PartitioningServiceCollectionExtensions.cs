@@ -49,6 +49,7 @@ public static class PartitioningServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPartitionKeyPolicy, RendezvousKeyPolicy>());
         services.TryAddSingleton<PartitionKeyPolicyRegistry>();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IRandomFactory, SharedRandomFactory>();
 
         GetOrAddRegistry(services);
         services.AddMetrics();

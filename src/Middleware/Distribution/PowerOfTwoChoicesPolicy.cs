@@ -1,9 +1,13 @@
+using PartitionedHosting.Partitions;
+
 namespace PartitionedHosting.Distribution;
 
-internal sealed class PowerOfTwoChoicesPolicy(Random random) : IConnectionDistributionPolicy
+internal sealed class PowerOfTwoChoicesPolicy(IRandomFactory randomFactory) : IConnectionDistributionPolicy
 {
+    private readonly Random _random = randomFactory.Create();
+
     public PowerOfTwoChoicesPolicy()
-        : this(Random.Shared)
+        : this(new SharedRandomFactory())
     {
     }
 
@@ -18,8 +22,8 @@ internal sealed class PowerOfTwoChoicesPolicy(Random random) : IConnectionDistri
         }
 
         // Draw two distinct partitions: the second from the other count - 1, shifted past the first.
-        var first = random.Next(partitions.Count);
-        var second = random.Next(partitions.Count - 1);
+        var first = _random.Next(partitions.Count);
+        var second = _random.Next(partitions.Count - 1);
         if (second >= first)
         {
             second++;

@@ -88,6 +88,9 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     /// <summary>Claims the instance's background recycle; false when one is already under way.</summary>
     public bool TryBeginRecycle() => Interlocked.Exchange(ref _recycling, 1) == 0;
 
+    /// <summary>Whether a recycle of the instance was asked for (by a limit, a fault, a stall) and has not given up.</summary>
+    public bool IsRecycleRequested => Volatile.Read(ref _recycling) == 1;
+
     /// <summary>A recycle that did not replace the instance: a later one may try again.</summary>
     public void EndRecycleAttempt() => Volatile.Write(ref _recycling, 0);
 

@@ -69,6 +69,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         PartitionKeyPolicyRegistry keyPolicies,
         PartitionMetrics metrics,
         TimeProvider timeProvider,
+        IRandomFactory random,
         IServiceProvider services,
         ILogger<PartitionRuntime> logger)
     {
@@ -78,6 +79,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         _keyPolicies = keyPolicies;
         Metrics = metrics;
         TimeProvider = timeProvider;
+        Random = random.Create();
         _services = services;
         _logger = logger;
     }
@@ -86,8 +88,8 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
     public PartitionMetrics Metrics { get; }
 
-    /// <summary>The randomness of recycle jitter; replaceable by tests.</summary>
-    public Random Random { get; init; } = Random.Shared;
+    /// <summary>The randomness of recycle jitter.</summary>
+    public Random Random { get; }
 
     /// <summary>The escape detector, when <c>DetectEscapes</c> turned it on; <see langword="null"/> otherwise.</summary>
     public IPartitionEscapeSink? Escapes { get; private set; }

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -126,15 +127,24 @@ public sealed class RecyclingTests
     }
 
     [Fact]
-    public async Task RecyclingAfterALifetime_ReplacesThePartition()
+    public async Task RecyclingAfterALifetime_ReplacesThePartition_WithinItsJitter()
     {
+        var time = new FakeTimeProvider();
         var settings = Settings.Partitioned(1, "FreeThreaded");
-        settings["PartitionedHosting:RecycleAfter"] = "00:00:00.3";
-        settings["PartitionedHosting:StallThreshold"] = "00:00:00.2";
-        await using var app = await KestrelTestApp.StartAsync(settings, a => MapEndpoints(a, Task.CompletedTask), AddTracked);
+        settings["PartitionedHosting:RecycleAfter"] = "00:10:00";
+        settings["PartitionedHosting:RecycleJitter"] = "0.1";
+        await using var app = await KestrelTestApp.StartAsync(
+            settings,
+            a => MapEndpoints(a, Task.CompletedTask),
+            AddTracked,
+            b => b.Services.AddSingleton<TimeProvider>(time));
         var manager = app.Services.GetRequiredService<IPartitionManager>();
 
-        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].Generation >= 3, "two lifetimes pass");
+        // Not before 9 minutes (10 minus 10 %), and by 11 at the latest. The watchdog ticks within Advance.
+        time.Advance(TimeSpan.FromMinutes(8.9));
+        Assert.False(app.Runtime.Partitions[0].Current.IsRecycleRequested);
+        time.Advance(TimeSpan.FromMinutes(2.2));
+        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].Generation == 2, "a lifetime passes");
 
         Assert.Equal(RecycleCause.Lifetime, manager.GetSnapshots()[0].LastRecycleCause);
         using var client = app.CreateClient();

@@ -38,7 +38,7 @@ public sealed class SignalRSeamTests
     public async Task Hubs_HoldThePartitionsGuarantee_ForEveryKindOfCall(string layout, HttpTransportType transport)
     {
         await using var app = await StartAsync(layout);
-        var clients = transport == HttpTransportType.LongPolling ? Load.Clients / 4 : Load.Clients;
+        var clients = Load.Clients;
 
         await Load.RunAsync(clients, rounds: 1, async (_, _) =>
         {
