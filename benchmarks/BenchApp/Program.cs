@@ -55,6 +55,9 @@ builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
     ["PartitionedHosting:PartitionCount"] = partitions,
     ["PartitionedHosting:Mode"] = singleThreaded ? nameof(ExecutionMode.SingleThreaded) : nameof(ExecutionMode.FreeThreaded),
     ["PartitionedHosting:Transport"] = architecture == "partitioned-transport" ? "Partitioned" : "Kestrel",
+
+    // Off in this Production host unless asked for: BENCH_DETECT_ESCAPES=true measures the escape detector's cost.
+    ["PartitionedHosting:DetectEscapes"] = Environment.GetEnvironmentVariable("BENCH_DETECT_ESCAPES"),
 });
 
 if (partitioned)
