@@ -113,6 +113,21 @@ app.MapGet("/mix", (int? block) =>
     return "done";
 });
 
+// What one request costs the server: bytes allocated and CPU time, read before and after a measured run (run.sh).
+var stats = app.MapGet("/_stats", () => Results.Text(string.Create(
+    CultureInfo.InvariantCulture,
+    $"{GC.GetTotalAllocatedBytes(precise: true)} {Environment.CpuUsage.TotalTime.TotalMilliseconds}")));
+if (partitioned)
+{
+    stats.WithoutPartition();
+}
+
+using var allocationProfile = Environment.GetEnvironmentVariable("BENCH_ALLOC_PROFILE") == "1" ? new AllocationProfile() : null;
+if (allocationProfile is not null)
+{
+    app.Lifetime.ApplicationStopped.Register(allocationProfile.Print);
+}
+
 app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine($"ready {architecture} pid {Environment.ProcessId}"));
 await app.RunAsync();
 return 0;

@@ -71,19 +71,29 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         var services = features.Get<IServiceProvidersFeature>();
         var response = features.GetRequiredFeature<IHttpResponseFeature>();
         var serverResponse = response is PartitionResponseFeature partitionResponse ? partitionResponse.Inner : response;
+
         // The owner follows the request until its response completes (callbacks registered on the owner included).
-        owner.Track(context, serverResponse, admission.Lease);
+        var moved = owner.Track(context, serverResponse, admission.Lease);
         try
         {
+            // The owner's own services, then the request's application scope (through the services it had).
             features.Set<IPartitionFeature>(owner);
-            features.Set<IServiceProvidersFeature>(services is PartitionServiceProvider partitionServices
-                ? partitionServices.ForPartition(owner.Container)
-                : new PartitionServiceProvider(owner.Container, context, services));
+            moved.Services.InitializeForRequest(owner.Container, context, services);
+            features.Set<IServiceProvidersFeature>(moved.Services);
+
             // Response callbacks run on the owner: on its thread, or, free-threaded, anywhere but a partition's thread.
-            features.Set(owner.Thread is null && PartitionThread.Current is null ? serverResponse : new PartitionResponseFeature(serverResponse, owner));
+            if (owner.Thread is null && PartitionThread.Current is null)
+            {
+                features.Set(serverResponse);
+            }
+            else
+            {
+                moved.Response.Initialize(serverResponse, owner);
+                features.Set<IHttpResponseFeature>(moved.Response);
+            }
 
             // Awaited with the current partition's context, so that the request comes back to it afterwards.
-            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner, logger), dequeues: true).ConfigureAwait(true);
+            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner), dequeues: true).ConfigureAwait(true);
         }
         finally
         {
@@ -97,7 +107,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
     {
         // The owner's scope, inside the connection partition's: the innermost scope names the partition running the code.
         Task endpoint;
-        using (call.Logger.BeginScope(call.Owner.LogScope))
+        using (call.Owner.Runtime.BeginLogScope(call.Owner))
         {
             endpoint = call.Endpoint(call.Context);
         }
@@ -106,5 +116,5 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         return true;
     }
 
-    private sealed record EndpointCall(RequestDelegate Endpoint, HttpContext Context, PartitionInstance Owner, ILogger Logger);
+    private sealed record EndpointCall(RequestDelegate Endpoint, HttpContext Context, PartitionInstance Owner);
 }

@@ -18,14 +18,14 @@ internal sealed class PartitionServiceProvider :
     IServiceProviderIsKeyedService,
     IServiceProvidersFeature
 {
-    private readonly PartitionContainer _container;
-    private readonly IServiceProvidersFeature? _applicationFeature;
-    private readonly HttpContext? _httpContext;
-    private readonly bool _scoped;
+    private PartitionContainer _container;
+    private IServiceProvidersFeature? _applicationFeature;
+    private HttpContext? _httpContext;
+    private bool _scoped;
     private IServiceProvider? _application;
+    private IServiceScope? _applicationScope;
     private IServiceScope? _localScope;
     private IServiceProvider? _requestServices;
-    private PartitionServiceProvider? _sameRequest;
 
     /// <summary>The partition's services outside any scope.</summary>
     public PartitionServiceProvider(PartitionContainer container)
@@ -42,12 +42,19 @@ internal sealed class PartitionServiceProvider :
         _scoped = true;
     }
 
-    /// <summary>The services of a request running in the partition.</summary>
+    /// <summary>An empty provider, pooled with a request's other state (see <see cref="InitializeForRequest"/>).</summary>
+    internal PartitionServiceProvider()
+    {
+        _container = null!;
+    }
+
+    /// <summary>Makes a pooled provider the services of a request running in the partition.</summary>
     /// <remarks>
     /// <paramref name="applicationFeature"/> is the request's own feature when the server or an earlier middleware set
-    /// one; <see langword="null"/> when none was asked for yet, and an application scope is then created on first use.
+    /// one (or, for a request moved to its key's owner, its services in the partition it came from); when none was
+    /// asked for yet, an application scope is created on first use.
     /// </remarks>
-    public PartitionServiceProvider(PartitionContainer container, HttpContext httpContext, IServiceProvidersFeature? applicationFeature)
+    internal void InitializeForRequest(PartitionContainer container, HttpContext httpContext, IServiceProvidersFeature? applicationFeature)
     {
         _container = container;
         _httpContext = httpContext;
@@ -55,13 +62,18 @@ internal sealed class PartitionServiceProvider :
         _scoped = true;
     }
 
-    /// <summary>The services of the same request in another partition: same application scope, that partition's own services.</summary>
-    private PartitionServiceProvider(PartitionContainer container, PartitionServiceProvider sameRequest)
+    /// <summary>
+    /// Forgets the request, once its response has completed and its scopes are disposed, so that the provider can serve
+    /// another one.
+    /// </summary>
+    internal void ResetForPool()
     {
-        _container = container;
-        _httpContext = sameRequest._httpContext;
-        _sameRequest = sameRequest;
-        _scoped = true;
+        _container = null!;
+        _httpContext = null;
+        _applicationFeature = null;
+        _application = null;
+        _localScope = null;
+        _requestServices = null;
     }
 
     /// <summary>The partition instance whose services these are.</summary>
@@ -74,10 +86,7 @@ internal sealed class PartitionServiceProvider :
     }
 
     private IServiceProvider Application =>
-        _application ??= _sameRequest?.Application ?? _applicationFeature?.RequestServices ?? CreateApplicationScope();
-
-    /// <summary>The request's services as another partition sees them, for a request that moves there.</summary>
-    public PartitionServiceProvider ForPartition(PartitionContainer container) => new(container, this);
+        _application ??= _applicationFeature?.RequestServices ?? CreateApplicationScope();
 
     public object? GetService(Type serviceType)
     {
@@ -134,10 +143,28 @@ internal sealed class PartitionServiceProvider :
 
     private IServiceProvider CreateApplicationScope()
     {
-        // As ASP.NET Core's own RequestServicesFeature does: one application scope per request, disposed with it.
-        var scope = _container.ApplicationScopeFactory.CreateAsyncScope();
-        _httpContext!.Response.RegisterForDisposeAsync(scope);
-        return scope.ServiceProvider;
+        // As ASP.NET Core's own RequestServicesFeature does: one application scope per request, disposed with it, after
+        // its OnCompleted callbacks (see DisposeApplicationScopeAsync).
+        _applicationScope = _container.ApplicationScopeFactory.CreateScope();
+        return _applicationScope.ServiceProvider;
+    }
+
+    /// <summary>
+    /// Disposes the request's application scope, if it created one: called once the request's response has completed
+    /// (after its OnCompleted callbacks and its partition scope), on whichever thread completed it.
+    /// </summary>
+    internal ValueTask DisposeApplicationScopeAsync() =>
+        Interlocked.Exchange(ref _applicationScope, null) switch
+        {
+            IAsyncDisposable scope => scope.DisposeAsync(),
+            { } scope => Dispose(scope),
+            null => default,
+        };
+
+    private static ValueTask Dispose(IDisposable disposable)
+    {
+        disposable.Dispose();
+        return default;
     }
 
     private IServiceProvider LocalScope => (Volatile.Read(ref _localScope) ?? CreateLocalScope()).ServiceProvider;

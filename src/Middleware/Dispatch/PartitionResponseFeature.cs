@@ -9,27 +9,55 @@ namespace PartitionedHosting.Dispatch;
 /// <c>OnCompleted</c> callbacks on whatever thread finishes the response, so each callback is sent back to the
 /// partition (or run inline when the server is already on the partition's thread).
 /// </summary>
-internal sealed class PartitionResponseFeature(IHttpResponseFeature inner, PartitionInstance partition) : IHttpResponseFeature
+/// <remarks>Pooled with the rest of a request's state (see <see cref="InFlightRequest"/>), or made for one request.</remarks>
+internal sealed class PartitionResponseFeature : IHttpResponseFeature
 {
     private static readonly Func<object, Task> s_invoke = static state => ((Callback)state).Invoke();
+    private IHttpResponseFeature _inner;
+    private PartitionInstance _partition;
+
+    public PartitionResponseFeature(IHttpResponseFeature inner, PartitionInstance partition)
+    {
+        _inner = inner;
+        _partition = partition;
+    }
+
+    /// <summary>An empty feature, to be initialized for each request.</summary>
+    internal PartitionResponseFeature()
+    {
+        _inner = null!;
+        _partition = null!;
+    }
 
     /// <summary>The server's own response feature.</summary>
-    public IHttpResponseFeature Inner => inner;
+    public IHttpResponseFeature Inner => _inner;
 
-    public int StatusCode { get => inner.StatusCode; set => inner.StatusCode = value; }
+    public int StatusCode { get => _inner.StatusCode; set => _inner.StatusCode = value; }
 
-    public string? ReasonPhrase { get => inner.ReasonPhrase; set => inner.ReasonPhrase = value; }
+    public string? ReasonPhrase { get => _inner.ReasonPhrase; set => _inner.ReasonPhrase = value; }
 
-    public IHeaderDictionary Headers { get => inner.Headers; set => inner.Headers = value; }
+    public IHeaderDictionary Headers { get => _inner.Headers; set => _inner.Headers = value; }
 
     [Obsolete("Use IHttpResponseBodyFeature.Stream instead.")]
-    public Stream Body { get => inner.Body; set => inner.Body = value; }
+    public Stream Body { get => _inner.Body; set => _inner.Body = value; }
 
-    public bool HasStarted => inner.HasStarted;
+    public bool HasStarted => _inner.HasStarted;
 
-    public void OnStarting(Func<object, Task> callback, object state) => inner.OnStarting(s_invoke, new Callback(partition, callback, state));
+    public void OnStarting(Func<object, Task> callback, object state) => _inner.OnStarting(s_invoke, new Callback(_partition, callback, state));
 
-    public void OnCompleted(Func<object, Task> callback, object state) => inner.OnCompleted(s_invoke, new Callback(partition, callback, state));
+    public void OnCompleted(Func<object, Task> callback, object state) => _inner.OnCompleted(s_invoke, new Callback(_partition, callback, state));
+
+    internal void Initialize(IHttpResponseFeature inner, PartitionInstance partition)
+    {
+        _inner = inner;
+        _partition = partition;
+    }
+
+    internal void Reset()
+    {
+        _inner = null!;
+        _partition = null!;
+    }
 
     private sealed class Callback(PartitionInstance partition, Func<object, Task> callback, object state)
     {

@@ -97,16 +97,18 @@ internal sealed class PartitioningMiddleware
         // The instance follows the request until its response completes: first, so that its callback runs last.
         var features = context.Features;
         var serverResponse = features.GetRequiredFeature<IHttpResponseFeature>();
-        partition.Track(context, serverResponse, lease);
+        var request = partition.Track(context, serverResponse, lease);
         partition.LastRequest = context.Request.Path.Value;
 
         // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
         // single-threaded, its response callbacks.
         features.Set<IPartitionFeature>(partition);
-        features.Set<IServiceProvidersFeature>(new PartitionServiceProvider(partition.Container, context, features.Get<IServiceProvidersFeature>()));
+        request.Services.InitializeForRequest(partition.Container, context, features.Get<IServiceProvidersFeature>());
+        features.Set<IServiceProvidersFeature>(request.Services);
         if (partition.Thread is { } thread)
         {
-            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(serverResponse, partition));
+            request.Response.Initialize(serverResponse, partition);
+            features.Set<IHttpResponseFeature>(request.Response);
             if (_runtime.Escapes is { } escapes)
             {
                 // Called in an execution context of the request's own (see the callers): the flow marks it, and what it starts.
@@ -115,11 +117,12 @@ internal sealed class PartitioningMiddleware
         }
         else if (callbacksOffPartitionThreads)
         {
-            features.Set<IHttpResponseFeature>(new PartitionResponseFeature(serverResponse, partition));
+            request.Response.Initialize(serverResponse, partition);
+            features.Set<IHttpResponseFeature>(request.Response);
         }
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
-        using var scope = _logger.BeginScope(partition.LogScope);
+        using var scope = _runtime.BeginLogScope(partition);
         return _next(context);
     }
 
@@ -157,11 +160,18 @@ internal sealed class PartitioningMiddleware
 
         // A free-threaded partition's request reached on a single-threaded partition's thread (a keyed request owned by
         // it, on a connection of the other with the Partitioned transport, or pipelined after one): not there.
-        // Its response callbacks, which the server runs on that thread, go to the thread pool too.
         return PartitionThread.Current is null
             ? RunHere(context, partition, admission)
-            : Task.Run(() => RunInPartition(context, partition, admission.Lease, callbacksOffPartitionThreads: true));
+            : RunOnThreadPool(context, partition, admission);
     }
+
+    /// <summary>
+    /// Runs a free-threaded partition's request on the thread pool, with its response callbacks, which the server runs
+    /// on the single-threaded partition's thread it came from. A method of its own, so that other requests do not
+    /// allocate the closure.
+    /// </summary>
+    private Task RunOnThreadPool(HttpContext context, PartitionInstance partition, PartitionAdmission admission) =>
+        Task.Run(() => RunInPartition(context, partition, admission.Lease, callbacksOffPartitionThreads: true));
 
     /// <summary>
     /// <see cref="RunHere"/> in an execution context of the request's own, so that the escape detector's marker does not

@@ -98,18 +98,16 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     public void OnRecycleStarted() => Interlocked.Increment(ref _recycling);
 
-    /// <summary>Ends a recycle; <paramref name="cause"/> is <see langword="null"/> when it did not replace the instance.</summary>
-    public void OnRecycleEnded(RecycleCause? cause, DateTimeOffset at)
+    /// <summary>Records a recycle that replaces the instance: called before the new instance becomes current, so that whoever sees it sees why.</summary>
+    public void OnRecycled(RecycleCause cause, DateTimeOffset at)
     {
-        if (cause is not null)
-        {
-            LastRecycleCause = cause;
-            LastRecycledAt = at;
-            Interlocked.Increment(ref _recycles);
-        }
-
-        Interlocked.Decrement(ref _recycling);
+        LastRecycleCause = cause;
+        LastRecycledAt = at;
+        Interlocked.Increment(ref _recycles);
     }
+
+    /// <summary>Ends a recycle, whether it replaced the instance or not.</summary>
+    public void OnRecycleEnded() => Interlocked.Decrement(ref _recycling);
 
     /// <summary>Records a fault; returns whether the partition has now failed too often within the window.</summary>
     public bool RecordFailure(long now, TimeSpan window, int maxFailures, TimeProvider time)

@@ -3,6 +3,7 @@ using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Execution;
@@ -211,11 +212,17 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     /// instance only after that. <paramref name="serverResponse"/> is the server's own response feature, whose first
     /// <c>OnCompleted</c> callback runs last.
     /// </summary>
-    public void Track(HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
+    /// <returns>
+    /// The request's state in the instance, pooled: its services and response feature, valid until its response has
+    /// completed.
+    /// </returns>
+    public InFlightRequest Track(HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
     {
-        var request = new InFlightRequest(this, context, lease);
+        var request = Runtime.InFlightRequests.Get();
+        request.Initialize(this, context, lease);
         Link(request);
         serverResponse.OnCompleted(InFlightRequest.OnResponseCompleted, request);
+        return request;
     }
 
     /// <summary>
@@ -232,23 +239,23 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
     }
 
     /// <summary>Aborts every request and connection still running here (a drain that timed out); returns how many there were.</summary>
+    /// <remarks>
+    /// Under the lock: a request's state is pooled and its context reused by the server once it ends, so it must not
+    /// end between being listed and being aborted. The servers' aborts queue their callbacks rather than run them.
+    /// </remarks>
     public int AbortInFlight()
     {
-        List<InFlightWork> inFlight = [];
+        var aborted = 0;
         lock (_inFlightLock)
         {
             for (var work = _inFlight; work is not null; work = work.Next)
             {
-                inFlight.Add(work);
+                work.Abort();
+                aborted++;
             }
         }
 
-        foreach (var work in inFlight)
-        {
-            work.Abort();
-        }
-
-        return inFlight.Count;
+        return aborted;
     }
 
     /// <summary>Ends work followed by <see cref="Track"/> or <see cref="TrackConnection"/>.</summary>
@@ -272,6 +279,10 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
         }
 
         OnRequestCompleted(lease);
+        if (work is InFlightRequest request)
+        {
+            Runtime.InFlightRequests.Return(request);
+        }
     }
 
     private void Link(InFlightWork work)
@@ -513,21 +524,71 @@ internal abstract class InFlightWork
     public abstract void Abort();
 }
 
-/// <summary>A request running in an instance, until its response has completed.</summary>
-internal sealed class InFlightRequest(PartitionInstance instance, HttpContext context, RateLimitLease? lease) : InFlightWork
+/// <summary>
+/// A request running in an instance, until its response has completed: the node of the instance's in-flight list and
+/// the request's partition state (its services, its response feature), pooled together so that a request allocates
+/// none of them.
+/// </summary>
+internal sealed class InFlightRequest : InFlightWork, IResettable
 {
     public static readonly Func<object, Task> OnResponseCompleted = static state =>
     {
+        // Last of the response's callbacks: the request's application scope goes now, then the request itself.
         var request = (InFlightRequest)state;
+        var disposal = request.Services.DisposeApplicationScopeAsync();
+        if (!disposal.IsCompletedSuccessfully)
+        {
+            return EndAfterAsync(request, disposal);
+        }
+
         request.Instance.OnWorkEnded(request, request.Lease);
         return Task.CompletedTask;
     };
 
-    public PartitionInstance Instance => instance;
+    private static async Task EndAfterAsync(InFlightRequest request, ValueTask disposal)
+    {
+        try
+        {
+            await disposal.ConfigureAwait(false);
+        }
+        finally
+        {
+            request.Instance.OnWorkEnded(request, request.Lease);
+        }
+    }
 
-    public RateLimitLease? Lease => lease;
+    private HttpContext? _context;
 
-    public override void Abort() => context.Abort();
+    public PartitionInstance Instance { get; private set; } = null!;
+
+    public RateLimitLease? Lease { get; private set; }
+
+    /// <summary>The request's services: the partition's own, then the application's.</summary>
+    public PartitionServiceProvider Services { get; } = new();
+
+    /// <summary>The request's response feature in a single-threaded partition.</summary>
+    public Dispatch.PartitionResponseFeature Response { get; } = new();
+
+    public void Initialize(PartitionInstance instance, HttpContext context, RateLimitLease? lease)
+    {
+        Instance = instance;
+        _context = context;
+        Lease = lease;
+    }
+
+    public override void Abort() => _context?.Abort();
+
+    public bool TryReset()
+    {
+        Services.ResetForPool();
+        Response.Reset();
+        Instance = null!;
+        _context = null;
+        Lease = null;
+        Previous = null;
+        Next = null;
+        return true;
+    }
 }
 
 /// <summary>A connection's application running in an instance (a SignalR connection), until it is disposed.</summary>

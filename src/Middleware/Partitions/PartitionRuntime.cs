@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.ObjectPool;
 using Microsoft.Extensions.Options;
 using PartitionedHosting.Affinity;
 using PartitionedHosting.Configuration;
@@ -87,6 +88,10 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     public TimeProvider TimeProvider { get; }
 
     public PartitionMetrics Metrics { get; }
+
+    /// <summary>The state of the requests in flight, pooled (see <see cref="InFlightRequest"/>).</summary>
+    public ObjectPool<InFlightRequest> InFlightRequests { get; } =
+        new DefaultObjectPool<InFlightRequest>(new DefaultPooledObjectPolicy<InFlightRequest>(), 1024 * Environment.ProcessorCount);
 
     /// <summary>The randomness of recycle jitter.</summary>
     public Random Random { get; }
@@ -189,8 +194,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         return partitions[index];
     }
 
-    /// <summary>Begins the log scope of code running in <paramref name="instance"/> (scopes are shared by every logger).</summary>
-    public IDisposable? BeginLogScope(PartitionInstance instance) => _logger.BeginScope(instance.LogScope);
+    /// <summary>
+    /// Begins the log scope of code running in <paramref name="instance"/> (scopes are shared by every logger), unless
+    /// logging is off, as ASP.NET Core's own request scope does: a scope costs an execution context per request.
+    /// </summary>
+    public IDisposable? BeginLogScope(PartitionInstance instance) => _logger.IsEnabled(LogLevel.Critical) ? _logger.BeginScope(instance.LogScope) : null;
 
     public IReadOnlyList<PartitionSnapshot> GetSnapshots() => [.. _partitions.Select(p => p.Snapshot())];
 
@@ -435,6 +443,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 return null;
             }
 
+            partition.OnRecycled(cause, TimeProvider.GetUtcNow());
             partition.Current = next;
             if (old.Thread is { } oldThread)
             {
@@ -467,7 +476,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 _recycleSlots.Release();
             }
 
-            partition.OnRecycleEnded(replaced ? cause : null, TimeProvider.GetUtcNow());
+            partition.OnRecycleEnded();
         }
     }
 

@@ -144,7 +144,7 @@ public sealed class RecyclingTests
         time.Advance(TimeSpan.FromMinutes(8.9));
         Assert.False(app.Runtime.Partitions[0].Current.IsRecycleRequested);
         time.Advance(TimeSpan.FromMinutes(2.2));
-        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0].Generation == 2, "a lifetime passes");
+        await KestrelTestApp.WaitUntilAsync(() => manager.GetSnapshots()[0] is { Generation: 2, Recycles: 1 }, "a lifetime passes");
 
         Assert.Equal(RecycleCause.Lifetime, manager.GetSnapshots()[0].LastRecycleCause);
         using var client = app.CreateClient();
