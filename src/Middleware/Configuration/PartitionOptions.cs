@@ -11,6 +11,9 @@ public sealed class PartitionOptions
     /// <summary>The partition's queue bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxQueueLength"/>.</summary>
     public int? MaxQueueLength { get; set; }
 
+    /// <summary>What resumes the partition's code while its thread sleeps; when <see langword="null"/>, <see cref="PartitionedHostingOptions.IdleResume"/>.</summary>
+    public IdleResume? IdleResume { get; set; }
+
     /// <summary>The partition's concurrency bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxConcurrentRequests"/>.</summary>
     public int? MaxConcurrentRequests { get; set; }
 }

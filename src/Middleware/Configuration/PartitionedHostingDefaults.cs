@@ -11,6 +11,8 @@ internal static class PartitionedHostingDefaults
 
     public const PartitionTransport Transport = PartitionTransport.Kestrel;
 
+    public const IdleResume IdleResume = Configuration.IdleResume.Thread;
+
     public const int MaxQueueLength = 1024;
 
     public const int RetryAfterSeconds = 1;

@@ -38,6 +38,19 @@ public sealed class PartitionedHostingOptions
     public PartitionTransport Transport { get; set; } = PartitionedHostingDefaults.Transport;
 
     /// <summary>
+    /// What runs the code of a <see cref="ExecutionMode.SingleThreaded"/> partition that becomes ready while the
+    /// partition's thread sleeps (an <c>await</c> of a database call that completed): the partition's thread
+    /// (<see cref="Configuration.IdleResume.Thread"/>) or, standing in for it under the partition's turn, the thread
+    /// pool (<see cref="Configuration.IdleResume.ThreadPool"/>).
+    /// </summary>
+    /// <remarks>
+    /// Defaults to <see cref="Configuration.IdleResume.Thread"/>. Either way the partition's code runs one synchronous
+    /// segment at a time with the partition's context and services; <see cref="Configuration.IdleResume.ThreadPool"/>
+    /// saves a wake-up of the thread per resumed await and gives up running on one thread only.
+    /// </remarks>
+    public IdleResume IdleResume { get; set; } = PartitionedHostingDefaults.IdleResume;
+
+    /// <summary>
     /// The number of requests that may wait for a <see cref="ExecutionMode.SingleThreaded"/> partition's thread
     /// before the partition answers <c>503 Service Unavailable</c> with <c>Retry-After</c>, from 1 up.
     /// </summary>
@@ -163,6 +176,9 @@ public sealed class PartitionedHostingOptions
 
     internal int? GetMaxConcurrentRequests(int partitionId) =>
         Partitions.TryGetValue(partitionId, out var partition) && partition.MaxConcurrentRequests is { } limit ? limit : MaxConcurrentRequests;
+
+    internal IdleResume GetIdleResume(int partitionId) =>
+        Partitions.TryGetValue(partitionId, out var partition) && partition.IdleResume is { } resume ? resume : IdleResume;
 
     internal int GetMaxQueueLength(int partitionId) =>
         Partitions.TryGetValue(partitionId, out var partition) && partition.MaxQueueLength is { } length ? length : MaxQueueLength;

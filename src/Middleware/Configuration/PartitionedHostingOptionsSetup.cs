@@ -17,7 +17,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
 {
     private const string Section = PartitionedHostingDefaults.SectionName;
     private const string KnownSettings =
-        "PartitionCount, Mode, Transport, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
+        "PartitionCount, Mode, IdleResume, Transport, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
         "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, " +
         "CrashLoopMaxFailures, CrashLoopWindow, DetectEscapes, Partitions";
 
@@ -45,6 +45,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     {
                         options.Mode = mode;
                     }
+                    break;
+                case "IDLERESUME":
+                    options.IdleResume = ReadEnum<IdleResume>(child, key, options.BindingErrors) ?? options.IdleResume;
                     break;
                 case "CONNECTIONDISTRIBUTION":
                     if (child.Value is { } policy)
@@ -147,6 +150,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     case "MODE":
                         partition.Mode = ReadEnum<ExecutionMode>(setting, key, options.BindingErrors) ?? partition.Mode;
                         break;
+                    case "IDLERESUME":
+                        partition.IdleResume = ReadEnum<IdleResume>(setting, key, options.BindingErrors) ?? partition.IdleResume;
+                        break;
                     case "MAXQUEUELENGTH":
                         partition.MaxQueueLength = ReadInt(setting, key, options.BindingErrors, "an integer of 1 or more") ?? partition.MaxQueueLength;
                         break;
@@ -154,7 +160,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                         partition.MaxConcurrentRequests = ReadInt(setting, key, options.BindingErrors, "an integer of 1 or more") ?? partition.MaxConcurrentRequests;
                         break;
                     default:
-                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, MaxQueueLength, MaxConcurrentRequests.");
+                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, IdleResume, MaxQueueLength, MaxConcurrentRequests.");
                         break;
                 }
             }

@@ -27,6 +27,11 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             errors.Add($"{Section}:Mode = '{options.Mode}' is not valid; allowed values: {modes}.");
         }
 
+        if (!Enum.IsDefined(options.IdleResume))
+        {
+            errors.Add($"{Section}:IdleResume = '{options.IdleResume}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<IdleResume>())}.");
+        }
+
         if (!Enum.IsDefined(options.Transport))
         {
             errors.Add($"{Section}:Transport = '{options.Transport}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<PartitionTransport>())}.");
@@ -100,6 +105,11 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             if (partition.Mode is { } mode && !Enum.IsDefined(mode))
             {
                 errors.Add($"{key}:Mode = '{mode}' is not valid; allowed values: {modes}.");
+            }
+
+            if (partition.IdleResume is { } resume && !Enum.IsDefined(resume))
+            {
+                errors.Add($"{key}:IdleResume = '{resume}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<IdleResume>())}.");
             }
 
             if (partition.MaxConcurrentRequests is < 1)

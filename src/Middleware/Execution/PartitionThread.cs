@@ -12,6 +12,13 @@ namespace PartitionedHosting.Execution;
 /// The queue is lock-free. An idle thread sleeps on a semaphore instead of spinning: on a machine with few cores a
 /// spinning partition thread takes the core that the socket transport and the load need. A poster wakes it only when
 /// it announced that it sleeps, so a busy thread costs posters one read.
+/// <para>
+/// With <see cref="ResumeOnThreadPool"/>, a continuation posted while the thread sleeps is not a reason to wake it:
+/// one thread-pool work item (queued locally, so the posting thread-pool thread picks it up next, with no context
+/// switch) takes the turn as the thread's stand-in, runs it and what is queued behind it for at most
+/// <see cref="StandInQuantum"/>, and gives the turn back. At most one stand-in is scheduled at a time, so the
+/// partition's work keeps its order; posts meanwhile queue behind it without waking the thread.
+/// </para>
 /// </remarks>
 internal sealed class PartitionThread : IDisposable
 {
@@ -24,7 +31,10 @@ internal sealed class PartitionThread : IDisposable
     private readonly Action<Exception> _onUnhandledException;
     private readonly TimeProvider _time;
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly StandIn _standIn;
     private int _sleeping;
+    // 1 while a stand-in is scheduled or runs: it will run what is queued, so posters do not wake the thread.
+    private int _standInScheduled;
     private volatile bool _stopping;
     private volatile bool _abandoned;
     private volatile bool _ended;
@@ -37,7 +47,17 @@ internal sealed class PartitionThread : IDisposable
         Context = new PartitionSynchronizationContext(this);
         Turn = new PartitionTurn(_time);
         _thread = new Thread(Run) { Name = name, IsBackground = true };
+        _standIn = new StandIn(this);
     }
+
+    /// <summary>The longest a stand-in runs the partition's queue before it leaves the rest to the thread.</summary>
+    public static TimeSpan StandInQuantum { get; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>
+    /// Whether a continuation posted while the thread sleeps runs on the thread pool, under the partition's turn,
+    /// instead of waking the thread (<see cref="Configuration.IdleResume.ThreadPool"/>).
+    /// </summary>
+    public bool ResumeOnThreadPool { get; init; }
 
     public PartitionSynchronizationContext Context { get; }
 
@@ -79,7 +99,16 @@ internal sealed class PartitionThread : IDisposable
     // a recycle): the thread restores that context after every work item.
     public void Start() => _thread.UnsafeStart();
 
-    public void Post(SendOrPostCallback callback, object? state) => Enqueue(new WorkItem(callback, state, WorkKind.SendOrPost));
+    public void Post(SendOrPostCallback callback, object? state)
+    {
+        var item = new WorkItem(callback, state, WorkKind.SendOrPost);
+        if (ResumeOnThreadPool && TryScheduleStandIn(item))
+        {
+            return;
+        }
+
+        Enqueue(item);
+    }
 
     public void Post(IPartitionWorkItem item) => Enqueue(new WorkItem(item, null, WorkKind.WorkItem));
 
@@ -106,6 +135,9 @@ internal sealed class PartitionThread : IDisposable
         _abandoned = true;
         Turn.Break();
 
+        // A thread that sleeps while a stand-in of it is lost on the thread pool wakes up to end.
+        Wake();
+
         // A full fence: Enqueue's read of _abandoned and this drain must not both miss an item.
         Interlocked.MemoryBarrier();
         Forward();
@@ -128,7 +160,73 @@ internal sealed class PartitionThread : IDisposable
         {
             Forward();
         }
-        else
+        else if (Volatile.Read(ref _standInScheduled) == 0)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// Hands <paramref name="item"/> to a stand-in on the thread pool when the thread sleeps with nothing queued and no
+    /// stand-in is scheduled; false when the thread should take it.
+    /// </summary>
+    private bool TryScheduleStandIn(in WorkItem item)
+    {
+        if (t_current is not null || Volatile.Read(ref _sleeping) == 0 || !_queue.IsEmpty || _stopping || _abandoned ||
+            Interlocked.CompareExchange(ref _standInScheduled, 1, 0) != 0)
+        {
+            return false;
+        }
+
+        _standIn.Item = item;
+        ThreadPool.UnsafeQueueUserWorkItem(_standIn, preferLocal: true);
+        return true;
+    }
+
+    /// <summary>On a thread-pool thread: runs the stand-in's item, and what is queued behind it, under the turn.</summary>
+    private void RunStandIn(in WorkItem first)
+    {
+        if (_stopping || _ended || _abandoned || !Turn.TryEnterStandIn())
+        {
+            // The thread woke up in between (or is ending): the item waits for it like any other.
+            Enqueue(first);
+            EndStandIn();
+            return;
+        }
+
+        var threadContext = ExecutionContext.Capture()!;
+        t_current = this;
+        SynchronizationContext.SetSynchronizationContext(Context);
+        try
+        {
+            var started = _time.GetTimestamp();
+            var item = first;
+            while (true)
+            {
+                RunTurn(item);
+                ExecutionContext.Restore(threadContext);
+                SynchronizationContext.SetSynchronizationContext(Context);
+                if (_ended || _abandoned || Turn.IsWanted || _time.GetElapsedTime(started) >= StandInQuantum || !_queue.TryDequeue(out item))
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            t_current = null;
+            SynchronizationContext.SetSynchronizationContext(null);
+            Turn.ExitStandIn();
+            EndStandIn();
+        }
+    }
+
+    // A full fence between clearing the flag and looking at the queue: a poster either sees the flag cleared and
+    // wakes the thread, or enqueued before and is seen here.
+    private void EndStandIn()
+    {
+        Interlocked.Exchange(ref _standInScheduled, 0);
+        if (!_queue.IsEmpty)
         {
             Wake();
         }
@@ -180,11 +278,7 @@ internal sealed class PartitionThread : IDisposable
                         Turn.YieldPartitionThread();
                     }
 
-                    var started = _time.GetTimestamp();
-                    Volatile.Write(ref _turnStartedAt, started);
-                    Execute(item);
-                    Volatile.Write(ref _turnStartedAt, 0);
-                    OnTurnCompleted?.Invoke(_time.GetElapsedTime(started));
+                    RunTurn(item);
 
                     // A work item must not leak what it changed on the thread into the next one.
                     ExecutionContext.Restore(threadContext);
@@ -223,7 +317,14 @@ internal sealed class PartitionThread : IDisposable
         }
     }
 
-    private void Execute(in WorkItem item) => Execute(item, _onUnhandledException);
+    private void RunTurn(in WorkItem item)
+    {
+        var started = _time.GetTimestamp();
+        Volatile.Write(ref _turnStartedAt, started);
+        Execute(item, _onUnhandledException);
+        Volatile.Write(ref _turnStartedAt, 0);
+        OnTurnCompleted?.Invoke(_time.GetElapsedTime(started));
+    }
 
     private static void Execute(in WorkItem item, Action<Exception> onUnhandledException)
     {
@@ -257,4 +358,17 @@ internal sealed class PartitionThread : IDisposable
     }
 
     private readonly record struct WorkItem(object Callback, object? State, WorkKind Kind);
+
+    /// <summary>The thread's one stand-in work item: reused, since at most one is scheduled at a time.</summary>
+    private sealed class StandIn(PartitionThread thread) : IThreadPoolWorkItem
+    {
+        public WorkItem Item { get; set; }
+
+        public void Execute()
+        {
+            var item = Item;
+            Item = default;
+            thread.RunStandIn(item);
+        }
+    }
 }

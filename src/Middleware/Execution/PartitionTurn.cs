@@ -1,3 +1,5 @@
+using PartitionedHosting.Configuration;
+
 namespace PartitionedHosting.Execution;
 
 /// <summary>
@@ -58,6 +60,22 @@ internal sealed class PartitionTurn(TimeProvider time)
             {
                 Monitor.PulseAll(_lock);
             }
+        }
+    }
+
+    /// <summary>
+    /// A thread-pool thread standing in for the partition's sleeping thread takes the turn as the thread would
+    /// (<see cref="IdleResume.ThreadPool"/>); false, without waiting, when someone holds it.
+    /// </summary>
+    public bool TryEnterStandIn() => !_broken && Interlocked.CompareExchange(ref _owner, PartitionThread, None) == None;
+
+    /// <summary>Gives back a turn taken by <see cref="TryEnterStandIn"/>, to the partition's thread if it woke up and waits.</summary>
+    public void ExitStandIn()
+    {
+        lock (_lock)
+        {
+            Volatile.Write(ref _owner, None);
+            Monitor.PulseAll(_lock);
         }
     }
 
@@ -179,7 +197,7 @@ internal sealed class PartitionTurn(TimeProvider time)
         lock (_lock)
         {
             _threadWaits = true;
-            while (!_grantedToThread && Interlocked.CompareExchange(ref _owner, PartitionThread, None) != None)
+            while (!_grantedToThread && !_broken && Interlocked.CompareExchange(ref _owner, PartitionThread, None) != None)
             {
                 Monitor.Wait(_lock);
             }

@@ -55,7 +55,10 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
         if (Mode == ExecutionMode.SingleThreaded)
         {
-            Thread = new PartitionThread($"Partition {Id}.{generation}", ex => Runtime.OnUnhandledException(this, ex), Runtime.TimeProvider);
+            Thread = new PartitionThread($"Partition {Id}.{generation}", ex => Runtime.OnUnhandledException(this, ex), Runtime.TimeProvider)
+            {
+                ResumeOnThreadPool = options.GetIdleResume(Id) == IdleResume.ThreadPool,
+            };
         }
     }
 

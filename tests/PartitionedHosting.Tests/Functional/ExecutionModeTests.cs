@@ -201,6 +201,61 @@ public sealed class ExecutionModeTests
         Assert.Equal("flowed", await client.GetStringAsync("/accessor"));
     }
 
+    [Theory]
+    [InlineData("Thread")]
+    [InlineData("ThreadPool")]
+    public async Task SingleThreaded_IdleResume_KeepsOneSegmentAtATime_AndPartitionLocalStateExact(string idleResume)
+    {
+        var settings = Settings.Partitioned(2, "SingleThreaded");
+        settings["PartitionedHosting:IdleResume"] = idleResume;
+
+        await using var app = await KestrelTestApp.StartAsync(
+            settings,
+            a => a.MapPost("/io", async (HttpContext context, SegmentRecorder recorder, UnsynchronizedCounter counter) =>
+            {
+                recorder.Segment("start");
+
+                // Awaits that complete on the thread pool while the partition's thread may sleep: a timer, work
+                // finished by another thread (a driver's I/O completion), and the request body from the socket.
+                await Task.Delay(1);
+                recorder.Segment("timer");
+                await Task.Run(() => Thread.SpinWait(100));
+                recorder.Segment("thread pool");
+                var body = await new StreamReader(context.Request.Body).ReadToEndAsync();
+                recorder.Segment("body");
+                counter.Value++;
+                return body.Length;
+            }),
+            partition => partition.Services.AddSingleton<SegmentRecorder>().AddSingleton<UnsynchronizedCounter>());
+
+        const int Clients = 16, RequestsPerClient = 25;
+        var clients = Enumerable.Range(0, Clients).Select(_ => app.CreateClient()).ToList();
+        try
+        {
+            await Task.WhenAll(clients.Select(async client =>
+            {
+                for (var i = 0; i < RequestsPerClient; i++)
+                {
+                    using var response = await client.PostAsync("/io", new StringContent("payload"));
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                }
+            })).WaitAsync(KestrelTestApp.Timeout);
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        var partitions = app.Runtime.Partitions.Select(p => p.Current.Services).ToList();
+        SeamLayouts.AssertHeld(app, $"IdleResume {idleResume}", onThread: idleResume == "Thread");
+        Assert.Equal(Clients * RequestsPerClient, partitions.Sum(s => s.GetRequiredService<UnsynchronizedCounter>().Value));
+        if (idleResume == "ThreadPool")
+        {
+            // The resumed segments ran on thread-pool threads standing in for the sleeping partition threads.
+            Assert.Contains(partitions, s => s.GetRequiredService<SegmentRecorder>().Threads.Count > 1);
+        }
+    }
+
     private static void InterlockedMax(ref int location, int value)
     {
         var current = Volatile.Read(ref location);
@@ -233,4 +288,10 @@ public sealed class ExecutionModeTests
             return true;
         }
     }
+}
+
+/// <summary>A partition-local counter with no synchronization: exact only while its partition runs one segment at a time.</summary>
+internal sealed class UnsynchronizedCounter
+{
+    public int Value { get; set; }
 }

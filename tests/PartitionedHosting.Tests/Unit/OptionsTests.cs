@@ -30,6 +30,7 @@ public sealed class OptionsTests
 
         Assert.Equal(Environment.ProcessorCount, options.PartitionCount);
         Assert.Equal(ExecutionMode.FreeThreaded, options.Mode);
+        Assert.Equal(IdleResume.Thread, options.IdleResume);
         Assert.Equal("RoundRobin", options.ConnectionDistribution);
         Assert.Equal(1024, options.MaxQueueLength);
         Assert.Empty(options.Partitions);
@@ -52,6 +53,8 @@ public sealed class OptionsTests
             ["PartitionedHosting:MaxQueueLength"] = "10",
             ["PartitionedHosting:Partitions:2:Mode"] = "FreeThreaded",
             ["PartitionedHosting:Partitions:2:MaxQueueLength"] = "5",
+            ["PartitionedHosting:IdleResume"] = "threadpool",
+            ["PartitionedHosting:Partitions:1:IdleResume"] = "Thread",
         });
 
         Assert.True(Validate(options).Succeeded);
@@ -60,6 +63,8 @@ public sealed class OptionsTests
         Assert.Equal(ExecutionMode.FreeThreaded, options.GetMode(2));
         Assert.Equal(10, options.GetMaxQueueLength(0));
         Assert.Equal(5, options.GetMaxQueueLength(2));
+        Assert.Equal(IdleResume.ThreadPool, options.GetIdleResume(0));
+        Assert.Equal(IdleResume.Thread, options.GetIdleResume(1));
     }
 
     [Fact]
@@ -73,17 +78,21 @@ public sealed class OptionsTests
             ["PartitionedHosting:Partitions:x:Mode"] = "FreeThreaded",
             ["PartitionedHosting:Partitions:0:Speed"] = "11",
             ["PartitionedHosting:Partitions:0:MaxQueueLength"] = "-3",
+            ["PartitionedHosting:IdleResume"] = "Spin",
+            ["PartitionedHosting:Partitions:1:IdleResume"] = "Never",
         });
 
         var result = Validate(options);
 
         Assert.Equal(
             [
+                "PartitionedHosting:IdleResume = 'Spin' is not valid; allowed values: Thread, ThreadPool.",
                 "PartitionedHosting:MaxQueueLength = '0' is not valid; allowed values: an integer of 1 or more.",
                 "PartitionedHosting:Mode = '1' is not valid; allowed values: FreeThreaded, SingleThreaded.",
                 "PartitionedHosting:PartitionCount = 'many' is not valid; allowed values: an integer from 1 to 1024.",
                 "PartitionedHosting:Partitions:0:MaxQueueLength = '-3' is not valid; allowed values: an integer of 1 or more.",
-                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, MaxQueueLength, MaxConcurrentRequests.",
+                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, IdleResume, MaxQueueLength, MaxConcurrentRequests.",
+                "PartitionedHosting:Partitions:1:IdleResume = 'Never' is not valid; allowed values: Thread, ThreadPool.",
                 "PartitionedHosting:Partitions:x: 'x' is not a partition index; use an integer from 0 to PartitionCount - 1.",
             ],
             result.Failures!.Order(StringComparer.Ordinal));

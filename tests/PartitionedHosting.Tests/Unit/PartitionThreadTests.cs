@@ -95,4 +95,135 @@ public sealed class PartitionThreadTests
         Assert.Equal(thread.ManagedThreadId, before);
         Assert.Equal(thread.ManagedThreadId, after);
     }
+
+    [Fact]
+    public async Task ResumeOnThreadPool_WorkPostedWhileTheThreadSleeps_RunsOnThePoolUnderTheTurn_WithThePartitionContext()
+    {
+        using var thread = new PartitionThread("test", _ => { }) { ResumeOnThreadPool = true };
+        thread.Start();
+
+        // The thread must be asleep when the work arrives: a few tries, since nothing here tells when it fell asleep.
+        (int Thread, bool Current, bool Context, bool TurnTaken)? seen = null;
+        for (var attempt = 0; attempt < 50 && (seen is null || seen.Value.Thread == thread.ManagedThreadId); attempt++)
+        {
+            await Task.Delay(20);
+            var ran = new TaskCompletionSource<(int, bool, bool, bool)>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await Task.Run(() => thread.Post(_ =>
+            {
+                // Someone else wanting the turn must wait while the stand-in holds it.
+                // (A thread of its own: the thread pool may be too busy to start a work item in time.)
+                var other = new Thread(() =>
+                {
+                    thread.Turn.EnterOtherThread();
+                    thread.Turn.ExitOtherThread();
+                });
+                other.Start();
+                var taken = other.Join(TimeSpan.FromMilliseconds(200));
+                ran.SetResult((Environment.CurrentManagedThreadId, thread.IsCurrent, SynchronizationContext.Current == thread.Context, taken));
+            }, null));
+            seen = await ran.Task.WaitAsync(s_timeout);
+        }
+
+        Assert.NotNull(seen);
+        var (onThread, current, context, turnTaken) = seen.Value;
+        Assert.NotEqual(thread.ManagedThreadId, onThread);
+        Assert.True(current, "The stand-in did not present itself as the partition's thread.");
+        Assert.True(context, "The stand-in did not run with the partition's synchronization context.");
+        Assert.False(turnTaken, "Another thread took the turn while the stand-in ran the partition's work.");
+    }
+
+    [Fact]
+    public async Task ResumeOnThreadPool_ConcurrentPostersAcrossIdlePeriods_KeepOrderAndLoseNothing_OneAtATime()
+    {
+        using var thread = new PartitionThread("test", _ => { }) { ResumeOnThreadPool = true };
+        thread.Start();
+        var count = 0;
+        var inside = 0;
+        var overlaps = 0;
+        var threads = new ConcurrentDictionary<int, bool>();
+        const int Posters = 4, Rounds = 20, PerRound = 200;
+        var last = new int[Posters];
+        var outOfOrder = 0;
+
+        for (var round = 0; round < Rounds; round++)
+        {
+            var posters = Enumerable.Range(0, Posters).Select(poster => Task.Run(() =>
+            {
+                for (var i = 0; i < PerRound; i++)
+                {
+                    var sequence = round * PerRound + i + 1;
+                    thread.Post(_ =>
+                    {
+                        if (Interlocked.Increment(ref inside) != 1)
+                        {
+                            Interlocked.Increment(ref overlaps);
+                        }
+
+                        threads.TryAdd(Environment.CurrentManagedThreadId, true);
+                        if (last[poster] != sequence - 1)
+                        {
+                            outOfOrder++;
+                        }
+
+                        last[poster] = sequence;
+                        count++;
+                        Interlocked.Decrement(ref inside);
+                    }, null);
+                    if (i % 50 == 0)
+                    {
+                        // Pauses, so that the thread falls asleep in the middle of the posts.
+                        Thread.Sleep(1);
+                    }
+                }
+            }));
+            await Task.WhenAll(posters).WaitAsync(s_timeout);
+
+            var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            thread.Post(_ => drained.SetResult(), null);
+            await drained.Task.WaitAsync(s_timeout);
+            await Task.Delay(2);
+        }
+
+        // count and last are written without synchronization: exact only if one segment runs at a time.
+        Assert.Equal(0, overlaps);
+        Assert.Equal(0, outOfOrder);
+        Assert.Equal(Posters * Rounds * PerRound, count);
+        Assert.True(threads.Count > 1, "No work ran on a stand-in: the test did not exercise it.");
+    }
+
+    [Fact]
+    public async Task ResumeOnThreadPool_StoppingTheThread_LosesNoPostedWork()
+    {
+        var thread = new PartitionThread("test", _ => { }) { ResumeOnThreadPool = true };
+        thread.Start();
+        var ran = 0;
+        var posted = 0;
+        await Task.Delay(20);
+
+        var posters = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                thread.Post(_ => Interlocked.Increment(ref ran), null);
+                Interlocked.Increment(ref posted);
+                if (i % 20 == 0)
+                {
+                    await Task.Delay(1);
+                }
+            }
+        })).ToList();
+        await Task.Delay(5);
+        thread.Dispose();
+        await thread.Exited.WaitAsync(s_timeout);
+        await Task.WhenAll(posters).WaitAsync(s_timeout);
+
+        // Work posted after the end goes to the thread pool: wait for it, bounded.
+        var deadline = DateTime.UtcNow + s_timeout;
+        while (Volatile.Read(ref ran) < posted && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(posted, Volatile.Read(ref ran));
+    }
 }
