@@ -3,6 +3,7 @@
 
   results.py record --architecture A --scenario S --round R --rss-kb K --startup-ms T --ready-ms T
                     (--wrk FILE [--blocker FILE] | --h2load FILE)
+                    [--stats-before "BYTES TICKS" --stats-after "BYTES TICKS" --clock-ticks HZ]
       parses one measured run and prints it as one JSON line (run.sh appends it to runs.jsonl).
   results.py meta META_JSON KEY=VALUE...
       writes the run's metadata (numbers stay numbers; scenarios and architectures are lists).
@@ -16,8 +17,8 @@ import re
 import statistics
 import sys
 
-ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-free", "partitioned-transport", "nginx"]
-SCENARIOS = ["plaintext", "json", "cpu", "keyed", "io", "blocking-mix", "http2"]
+ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "nginx"]
+SCENARIOS = ["plaintext", "json", "cpu", "keyed", "io", "blocking-mix", "http2", "db", "fortunes"]
 
 SCENARIO_TEXT = {
     "plaintext": "`GET /plaintext`, 13-byte text body.",
@@ -27,6 +28,9 @@ SCENARIO_TEXT = {
     "io": "`GET /io`, `await Task.Delay(1)` then a small body.",
     "blocking-mix": "`GET /mix` measured while other connections send `GET /mix?block=1` (`Thread.Sleep(50)`).",
     "http2": "`GET /plaintext` over cleartext HTTP/2 (prior knowledge), driven by h2load.",
+    "db": "`GET /db` (TechEmpower's single query): one random row of `World` from PostgreSQL through Npgsql, as JSON.",
+    "fortunes": "`GET /fortunes` (TechEmpower's fortunes): every row of `Fortune` from PostgreSQL plus one added at "
+    "request time, sorted, rendered as an HTML table with HTML encoding.",
 }
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
@@ -93,6 +97,12 @@ def record(args):
         run["block_rps"] = blocker["rps"]
         run["block_p50_ms"] = blocker.get("p50_ms")
         run["block_errors"] = blocker["errors"] + blocker["non2xx"]
+    if args.stats_before and args.stats_after and run["requests"]:
+        bytes0, ticks0 = args.stats_before.split()
+        bytes1, ticks1 = args.stats_after.split()
+        if bytes0 != "-" and bytes1 != "-":
+            run["alloc_bytes_per_request"] = round((int(bytes1) - int(bytes0)) / run["requests"], 1)
+        run["cpu_us_per_request"] = round((int(ticks1) - int(ticks0)) * 1e6 / args.clock_ticks / run["requests"], 2)
     run.update(
         architecture=args.architecture,
         scenario=args.scenario,
@@ -103,8 +113,11 @@ def record(args):
     )
     print(json.dumps(run, sort_keys=True))
     p99 = "-" if run.get("p99_ms") is None else f"{run['p99_ms']:.2f}"
+    alloc = run.get("alloc_bytes_per_request")
+    cpu = run.get("cpu_us_per_request")
     print(
-        f"round {run['round']} {run['scenario']:<12} {run['architecture']:<18} {run['rps']:>10.0f} req/s  p99 {p99} ms  "
+        f"round {run['round']} {run['scenario']:<12} {run['architecture']:<23} {run['rps']:>10.0f} req/s  p99 {p99} ms  "
+        f"{'-' if alloc is None else f'{alloc:.0f}'} B/req  {'-' if cpu is None else f'{cpu:.1f}'} µs CPU/req  "
         f"rss {run['rss_mb']} MB  startup {run['startup_ms']:.0f} ms  errors {run['errors']}  non-2xx {run['non2xx']}",
         file=sys.stderr,
     )
@@ -118,6 +131,7 @@ def median(values):
 def aggregate(runs):
     """One row per (scenario, architecture): medians over rounds, and per-round ratios to kestrel."""
     kestrel = {(r["scenario"], r["round"]): r["rps"] for r in runs if r["architecture"] == "kestrel"}
+    kestrel_runs = {(r["scenario"], r["round"]): r for r in runs if r["architecture"] == "kestrel"}
     rows = []
     for scenario in SCENARIOS:
         for architecture in ARCHITECTURES:
@@ -126,6 +140,14 @@ def aggregate(runs):
                 continue
             rps = [r["rps"] for r in mine]
             ratios = [r["rps"] / kestrel[(scenario, r["round"])] for r in mine if kestrel.get((scenario, r["round"]))]
+            # Per round, against kestrel's run of the same round: CPU time per request, and bytes over kestrel's.
+            cpu_ratios, alloc_over = [], []
+            for r in mine:
+                k = kestrel_runs.get((scenario, r["round"]))
+                if k and r.get("cpu_us_per_request") and k.get("cpu_us_per_request"):
+                    cpu_ratios.append(r["cpu_us_per_request"] / k["cpu_us_per_request"])
+                if k and r.get("alloc_bytes_per_request") is not None and k.get("alloc_bytes_per_request") is not None:
+                    alloc_over.append(r["alloc_bytes_per_request"] - k["alloc_bytes_per_request"])
             row = {
                 "architecture": architecture,
                 "scenario": scenario,
@@ -138,6 +160,10 @@ def aggregate(runs):
                 "ratio_max": round(max(ratios), 3) if ratios else None,
                 "p50_ms": rounded(median(r.get("p50_ms") for r in mine), 3),
                 "p99_ms": rounded(median(r.get("p99_ms") for r in mine), 3),
+                "alloc_bytes_per_request": rounded(median(r.get("alloc_bytes_per_request") for r in mine), 0),
+                "alloc_bytes_over_kestrel": rounded(median(alloc_over), 0),
+                "cpu_us_per_request": rounded(median(r.get("cpu_us_per_request") for r in mine), 1),
+                "cpu_ratio_vs_kestrel": rounded(median(cpu_ratios), 3),
                 "rss_mb": rounded(median(r["rss_mb"] for r in mine), 1),
                 "rss_mb_max": max(r["rss_mb"] for r in mine),
                 "startup_ms": rounded(median(r["startup_ms"] for r in mine), 0),
@@ -171,7 +197,8 @@ def markdown(rows, meta):
         "",
         f"- Date: {meta['date']}",
         f"- Machine: {meta['cores']} cores ({meta['cpu']}), {meta['memory_gib']} GiB memory, {meta['os']}",
-        f"- Software: .NET SDK {meta['dotnet']}, {meta['wrk']}, {meta['h2load']}, {meta['nginx']}",
+        f"- Software: .NET SDK {meta['dotnet']}, {meta['wrk']}, {meta['h2load']}, {meta['nginx']}"
+        + (f", {meta['postgres']} (Npgsql 10.0.3)" if meta.get("postgres", "not used") != "not used" else ""),
         f"- Command: `{meta['command']}`",
         f"- Load: {meta['load']}",
         f"- Partitions / processes / nginx workers: {meta['partitions']}; rounds: {meta['rounds']}, "
@@ -185,15 +212,23 @@ def markdown(rows, meta):
         "time until all of them listen). Errors are wrk's socket errors (connect, read, "
         "write, timeout); non-2xx counts responses of status 400 or above.",
         "",
-        "| Scenario | Architecture | Req/s | Req/s min–max | vs kestrel | p50 ms | p99 ms | Peak RSS MB | Startup ms | Errors | Non-2xx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "*B/req* is the bytes the server's .NET processes allocated per measured request (`GC.GetTotalAllocatedBytes` "
+        "deltas over the run, read from each process's `/_stats`); *CPU µs/req* is the user+system CPU time of all the "
+        "server's processes over the run (`/proc/PID/stat`) per request, and *CPU vs kestrel* its per-round ratio to "
+        "`kestrel`'s: far steadier than requests/s on a shared machine. Both include what the load's other clients "
+        "cost the server (blocking-mix's blocking requests).",
+        "",
+        "| Scenario | Architecture | Req/s | Req/s min–max | vs kestrel | p50 ms | p99 ms | B/req | CPU µs/req | CPU vs kestrel | Peak RSS MB | Startup ms | Errors | Non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         ratio = "–" if row["ratio_vs_kestrel"] is None else f"{row['ratio_vs_kestrel']:.2f}x ({row['ratio_min']:.2f}–{row['ratio_max']:.2f})"
+        cpu_ratio = "–" if row["cpu_ratio_vs_kestrel"] is None else f"{row['cpu_ratio_vs_kestrel']:.2f}x"
         lines.append(
             f"| {row['scenario']} | `{row['architecture']}` | {fmt(row['rps'], 0)} | "
             f"{fmt(row['rps_min'], 0)}–{fmt(row['rps_max'], 0)} | {ratio} | {fmt(row['p50_ms'], 3)} | "
-            f"{fmt(row['p99_ms'], 3)} | {fmt(row['rss_mb'], 1)} | {fmt(row['startup_ms'], 0)} | {row['errors']} | {row['non2xx']} |"
+            f"{fmt(row['p99_ms'], 3)} | {fmt(row['alloc_bytes_per_request'], 0)} | {fmt(row['cpu_us_per_request'], 1)} | "
+            f"{cpu_ratio} | {fmt(row['rss_mb'], 1)} | {fmt(row['startup_ms'], 0)} | {row['errors']} | {row['non2xx']} |"
         )
     lines += ["", "## Scenarios", ""]
     present = {row["scenario"] for row in rows}
@@ -225,6 +260,15 @@ def markdown(rows, meta):
     lines += [
         "- **http2**: h2load has no percentiles; the p50 column is empty and `mean_ms` in results.json has its mean. "
         "nginx is not run for it.",
+        "- **db**, **fortunes**: PostgreSQL runs in a cluster of the runner's own on the same machine "
+        "(`benchmarks/postgres.sh`: fsync off, TechEmpower's `hello_world` data). The 64 pooled connections "
+        "(`BENCH_DB_POOL`) are divided among the data sources: one for `kestrel`, one per process for `processes`, one "
+        "partition-local `NpgsqlDataSource` per partition for the partitioned architectures. Every data source has "
+        "TechEmpower's pool settings (`No Reset On Close`, `Enlist=false`, `Max Auto Prepare=4`) plus "
+        f"`{meta.get('db_options') or '(nothing)'}`.",
+        "- **partitioned-single-pool** is `partitioned-single` with `IdleResume` = `ThreadPool`: an await that "
+        "completes while the partition's thread sleeps resumes on the thread pool under the partition's turn, instead "
+        "of waking the thread.",
         "- **nginx** serves `return 200 \"Hello, World!\"` with `worker_processes` = partitions and `reuseport`, "
         "plaintext only.",
         "- **partitioned-transport** runs with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, as the transport's "
@@ -286,6 +330,9 @@ def main():
     rec.add_argument("--wrk")
     rec.add_argument("--blocker")
     rec.add_argument("--h2load")
+    rec.add_argument("--stats-before")
+    rec.add_argument("--stats-after")
+    rec.add_argument("--clock-ticks", type=int, default=100)
     met = commands.add_parser("meta")
     met.add_argument("file")
     met.add_argument("pairs", nargs="*")

@@ -3,13 +3,21 @@
 #   kestrel             plain Kestrel, one process, thread pool
 #   processes           N plain Kestrel processes sharing the port with SO_REUSEPORT
 #   partitioned-single  one process, N SingleThreaded partitions
+#   partitioned-single-pool  the same with IdleResume = ThreadPool (an await that completes while the partition's
+#                       thread sleeps resumes on the thread pool under the partition's turn)
 #   partitioned-free    one process, N FreeThreaded partitions
 #   partitioned-transport  one process, N SingleThreaded partitions over the Partitioned transport (thread per
 #                       core), run with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 as its documentation advises
 #   nginx               nginx, N worker processes, plaintext only
 # Each run starts the architecture's server process(es) afresh, warms up, measures with wrk (h2load for http2) while
-# polling their memory, and stops them; architectures alternate within each round. Medians over rounds go to
-# OUT/results.json, results.md, meta.json and the charts throughput.png, throughput-ratio.png and memory.png.
+# polling their memory, and stops them; architectures alternate within each round. Around the measured run it reads
+# the server processes' CPU time (/proc) and, from the .NET ones, the bytes they allocated (/_stats on a port of its
+# own per process), per request. Medians over rounds go to OUT/results.json, results.md, meta.json and the charts
+# throughput.png, throughput-ratio.png and memory.png.
+# db and fortunes run against a PostgreSQL cluster of the runner's own (benchmarks/postgres.sh, port --db-port,
+# installed from Debian's packages if missing), started once and stopped at the end; the partitioned architectures
+# get a partition-local NpgsqlDataSource each, and the connections (BENCH_DB_POOL, default 64) are divided among
+# the data sources of the process (or the processes).
 #
 # Usage: bash benchmarks/run.sh [--quick | --smoke] [options]
 #   (no preset)  5 rounds of 6 s runs after 2 s of warm-up, every scenario (about 40 minutes on 2 cores)
@@ -18,8 +26,12 @@
 #                (with --quick: its scenarios only)
 #   --partitions N          partitions, processes and nginx workers (default: processor count)
 #   --rounds R  --duration S  --warmup S        override the preset
-#   --scenarios a,b,...     of plaintext,json,cpu,keyed,io,blocking-mix,http2
-#   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
+#   --scenarios a,b,...     of plaintext,json,cpu,keyed,io,blocking-mix,http2,db,fortunes
+#   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,
+#                           partitioned-transport,nginx (default: all but partitioned-single-pool)
+#   --db-port P             port of the benchmark's PostgreSQL cluster (default 5499)
+#   --db-options "K=V;..."  added to Npgsql's connection string (default TechEmpower's ASP.NET Core entries' own:
+#                           "Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"; "" for none)
 #   --connections C  --threads T                wrk load (default 64 connections, 1 thread)
 #   --out DIR               where results go (default docs/benchmarks)
 #   --no-build-references   build the benchmark projects without rebuilding src/ (which must be built in Release)
@@ -30,12 +42,14 @@ script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 command_line="bash benchmarks/run.sh${*:+ $*}"
 
-all_scenarios=plaintext,json,cpu,keyed,io,blocking-mix,http2
+all_scenarios=plaintext,json,cpu,keyed,io,blocking-mix,http2,db,fortunes
 quick_scenarios=plaintext,keyed,blocking-mix
-all_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
+all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,nginx
+default_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
 
 quick=false smoke=false rounds="" duration="" warmup="" scenarios="" out=""
-partitions=$(nproc) architectures=$all_architectures connections=64 threads=1
+partitions=$(nproc) architectures=$default_architectures connections=64 threads=1 db_port=5499
+db_options="Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"
 h2_connections=8 h2_streams=8          # 64 concurrent HTTP/2 streams, as many as the HTTP/1.1 connections
 block_connections=2 block_pause_ms=200 # blocking-mix: each blocking connection sleeps 50 ms, then pauses 200 ms
 build=full
@@ -51,6 +65,8 @@ while (($#)); do
     --architectures) architectures=$2; shift ;;
     --connections) connections=$2; shift ;;
     --threads) threads=$2; shift ;;
+    --db-port) db_port=$2; shift ;;
+    --db-options) db_options=$2; shift ;;
     --out) out=$2; shift ;;
     --no-build-references) build=no-references ;;
     --no-build) build=none ;;
@@ -96,7 +112,7 @@ mkdir -p "$raw" "$out"
 runs=$raw/runs.jsonl
 : >"$runs"
 
-server_pids=() poller_pid="" blocker_pid=""
+server_pids=() poller_pid="" blocker_pid="" db_dir=""
 
 # Stops the servers of the current run: TERM, then KILL whatever is still there after 10 s (nginx workers too).
 stop_servers() {
@@ -124,6 +140,10 @@ stop_background() {
 cleanup() {
   stop_background
   stop_servers
+  if [[ -n $db_dir ]]; then
+    bash benchmarks/postgres.sh stop "$db_dir" || true
+    rm -rf "$db_dir"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -186,14 +206,15 @@ start_servers() {
       server_pids+=($!) ;;
     processes)
       for i in $(seq "$partitions"); do
-        "$app" processes "$port" "$partitions" "$h2port" >"$log.$i" 2>&1 &
+        BENCH_STATS_PORT=$((stats_port + i - 1)) "$app" processes "$port" "$partitions" "$h2port" >"$log.$i" 2>&1 &
         server_pids+=($!)
       done ;;
     partitioned-transport)
-      DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
+      BENCH_STATS_PORT=$stats_port DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 \
+        "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
       server_pids+=($!) ;;
     *)
-      "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
+      BENCH_STATS_PORT=$stats_port "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
       server_pids+=($!) ;;
   esac
   for i in $(seq 3000); do
@@ -227,13 +248,38 @@ scenario_path() {
     keyed) echo / ;;
     io) echo /io ;;
     blocking-mix) echo /mix ;;
+    db) echo /db ;;
+    fortunes) echo /fortunes ;;
   esac
+}
+
+# Prints "BYTES CPU_TICKS": bytes allocated by the .NET server processes (the sum of their /_stats; - for nginx) and
+# the user+system CPU time of all the architecture's server processes and their children, in clock ticks.
+server_stats() {
+  local architecture=$1 bytes=0 ticks=0 pid children=() fields i count=1
+  if [[ $architecture == nginx ]]; then
+    bytes=-
+  else
+    [[ $architecture != processes ]] || count=$partitions
+    for ((i = 0; i < count; i++)); do
+      read -r fields _ < <(curl -sf --max-time 5 "http://127.0.0.1:$((stats_port + i))/_stats")
+      bytes=$((bytes + fields))
+    done
+  fi
+  mapfile -t children < <(pgrep -P "$(IFS=,; echo "${server_pids[*]}")" || true)
+  for pid in "${server_pids[@]}" "${children[@]}"; do
+    # Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the command's closing parenthesis.
+    fields=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    read -ra fields <<<"$fields"
+    ticks=$((ticks + fields[11] + fields[12]))
+  done
+  echo "$bytes $ticks"
 }
 
 # Runs one measured run of SCENARIO against ARCHITECTURE and appends its record to runs.jsonl.
 run_one() {
   local architecture=$1 scenario=$2 round=$3 port=$4
-  local h2port=$((port + 1)) base="$raw/r$round-$scenario-$architecture"
+  local h2port=$((port + 1)) base="$raw/r$round-$scenario-$architecture" before after
   local url="http://127.0.0.1:$port$(scenario_path "$scenario")"
   local wrk_args=(-t"$threads" -c"$connections" --latency)
   [[ $scenario != keyed ]] || wrk_args+=(-s benchmarks/wrk/keyed.lua)
@@ -247,7 +293,9 @@ run_one() {
   if [[ $scenario == http2 ]]; then
     local h2_url="http://127.0.0.1:$h2port/plaintext"
     h2load -t"$threads" -c"$h2_connections" -m"$h2_streams" -D"$warmup" "$h2_url" >/dev/null
+    before=$(server_stats "$architecture")
     h2load -t"$threads" -c"$h2_connections" -m"$h2_streams" -D"$duration" "$h2_url" >"$base.h2load"
+    after=$(server_stats "$architecture")
     record+=(--h2load "$base.h2load")
   else
     wrk "${wrk_args[@]}" -d"${warmup}s" "$url" >/dev/null
@@ -258,7 +306,9 @@ run_one() {
       blocker_pid=$!
       sleep 0.3
     fi
+    before=$(server_stats "$architecture")
     wrk "${wrk_args[@]}" -d"${duration}s" "$url" >"$base.wrk"
+    after=$(server_stats "$architecture")
     record+=(--wrk "$base.wrk")
     if [[ $scenario == blocking-mix ]]; then
       wait "$blocker_pid"
@@ -269,8 +319,19 @@ run_one() {
 
   stop_background
   stop_servers
+  record+=(--stats-before "$before" --stats-after "$after" --clock-ticks "$(getconf CLK_TCK)")
   python3 benchmarks/results.py record "${record[@]}" --rss-kb "$(cat "$base.rss")" --startup-ms "$startup_ms" --ready-ms "$ready_ms" >>"$runs"
 }
+
+db_scenarios=false
+for s in "${scenario_list[@]}"; do [[ $s != db && $s != fortunes ]] || db_scenarios=true; done
+if $db_scenarios; then
+  db_dir=$(mktemp -d /tmp/bench-postgres.XXXXXX)
+  echo "Starting PostgreSQL in $db_dir on port $db_port" >&2
+  BENCH_DB=$(bash benchmarks/postgres.sh start "$db_dir" "$db_port" | tail -1)
+  BENCH_DB_OPTIONS=$db_options
+  export BENCH_DB BENCH_DB_OPTIONS
+fi
 
 echo "Benchmark: ${#architecture_list[@]} architectures, scenarios $scenarios, $rounds round(s) of ${duration}s after ${warmup}s warm-up, $partitions partitions; raw output in $raw" >&2
 run_index=0
@@ -282,6 +343,7 @@ for round in $(seq "$rounds"); do
       architecture=${architecture_list[(k + round - 1) % count]}
       [[ $architecture != nginx || $scenario == plaintext ]] || continue
       port=$((5100 + 2 * (run_index % 50)))   # ports 5100-5199, a fresh pair for each run
+      stats_port=$((5300 + 16 * (run_index % 25)))  # 5300-5699, up to 16 per run (one per process)
       run_index=$((run_index + 1))
       run_one "$architecture" "$scenario" "$round" "$port"
     done
@@ -301,7 +363,8 @@ python3 benchmarks/results.py meta "$out/meta.json" \
   load="wrk -t$threads -c$connections (HTTP/1.1 keep-alive); http2: h2load -t$threads -c$h2_connections -m$h2_streams" \
   partitions="$partitions" rounds="$rounds" duration_s="$duration" warmup_s="$warmup" \
   scenarios="$scenarios" architectures="$architectures" \
-  block_connections="$block_connections" block_pause_ms="$block_pause_ms" raw="$raw"
+  block_connections="$block_connections" block_pause_ms="$block_pause_ms" raw="$raw" \
+  db_options="$db_options" postgres="$($db_scenarios && "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version || echo 'not used')"
 python3 benchmarks/results.py report "$runs" "$out" "$out/meta.json"
 dotnet "$charts" "$out/results.json" "$out"
 echo >&2

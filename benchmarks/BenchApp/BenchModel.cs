@@ -5,7 +5,18 @@ using System.Text.Json.Serialization;
 /// <param name="Message">The greeting.</param>
 internal sealed record JsonMessage(string Message);
 
+/// <summary>A row of <c>world</c>, the body of <c>/db</c>.</summary>
+/// <param name="Id">The row's key.</param>
+/// <param name="RandomNumber">Its random number.</param>
+internal sealed record World(int Id, int RandomNumber);
+
+/// <summary>A row of <c>fortune</c>.</summary>
+/// <param name="Id">The row's key.</param>
+/// <param name="Message">Its message, not yet encoded.</param>
+internal sealed record Fortune(int Id, string Message);
+
 [JsonSerializable(typeof(JsonMessage))]
+[JsonSerializable(typeof(World))]
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 internal sealed partial class BenchJsonContext : JsonSerializerContext;
 

@@ -2,26 +2,36 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Npgsql;
 using PartitionedHosting;
 
 // One application, run as each architecture of the benchmark (benchmarks/run.sh):
 //   kestrel             plain Kestrel on the thread pool
 //   processes           plain Kestrel, one of N processes sharing the port with SO_REUSEPORT
 //   partitioned-single  PartitionedHosting, SingleThreaded partitions
+//   partitioned-single-pool  the same with IdleResume = ThreadPool: awaits that complete while a partition's thread
+//                       sleeps resume on the thread pool under the partition's turn
 //   partitioned-free    PartitionedHosting, FreeThreaded partitions
 //   partitioned-transport  PartitionedHosting, SingleThreaded partitions over the Partitioned transport
 // Every architecture serves the same endpoints from the same code; only the counter store of /keyed differs, as each
 // architecture's user would write it (see CounterStores.cs).
+// /db and /fortunes query the PostgreSQL of BENCH_DB (a connection string; benchmarks/postgres.sh starts one) through
+// BENCH_DB_POOL connections in all (default 64), divided among the process's data sources: a partitioned process has one
+// per partition, partition-local, unless BENCH_DB_SOURCE=shared gives it the one shared data source a user gets by
+// adding AddPartitionedHosting() to an application alone.
+// BENCH_STATS_PORT adds a listener for GET /_stats alone (bytes allocated and CPU time of this process), so that the
+// runner can read every process of the `processes` architecture, whose shared port reaches a process at random.
 // Usage: BenchApp <architecture> <port> [partitions=processor count] [http2-port]
 var architecture = args.Length > 0 ? args[0] : "kestrel";
 var port = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5100;
 var partitions = args.Length > 2 ? args[2] : Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
 int? http2Port = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : null;
-var partitioned = architecture is "partitioned-single" or "partitioned-free" or "partitioned-transport";
-var singleThreaded = architecture is "partitioned-single" or "partitioned-transport";
+int? statsPort = Environment.GetEnvironmentVariable("BENCH_STATS_PORT") is { Length: > 0 } stats ? int.Parse(stats, CultureInfo.InvariantCulture) : null;
+var partitioned = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-free" or "partitioned-transport";
+var singleThreaded = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-transport";
 if (!partitioned && architecture is not ("kestrel" or "processes"))
 {
-    Console.Error.WriteLine($"Unknown architecture '{architecture}': use kestrel, processes, partitioned-single, partitioned-free or partitioned-transport.");
+    Console.Error.WriteLine($"Unknown architecture '{architecture}': use kestrel, processes, partitioned-single, partitioned-single-pool, partitioned-free or partitioned-transport.");
     return 2;
 }
 
@@ -33,6 +43,11 @@ builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
     {
         // Cleartext HTTP/2 needs prior knowledge, which Kestrel accepts only on an HTTP/2-only endpoint.
         kestrel.Listen(IPAddress.Loopback, h2, listen => listen.Protocols = HttpProtocols.Http2);
+    }
+
+    if (statsPort is { } statsOnly)
+    {
+        kestrel.Listen(IPAddress.Loopback, statsOnly);
     }
 });
 if (architecture == "processes")
@@ -55,10 +70,21 @@ builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
     ["PartitionedHosting:PartitionCount"] = partitions,
     ["PartitionedHosting:Mode"] = singleThreaded ? nameof(ExecutionMode.SingleThreaded) : nameof(ExecutionMode.FreeThreaded),
     ["PartitionedHosting:Transport"] = architecture == "partitioned-transport" ? "Partitioned" : "Kestrel",
+    ["PartitionedHosting:IdleResume"] = architecture == "partitioned-single-pool" ? "ThreadPool" : "Thread",
 
     // Off in this Production host unless asked for: BENCH_DETECT_ESCAPES=true measures the escape detector's cost.
     ["PartitionedHosting:DetectEscapes"] = Environment.GetEnvironmentVariable("BENCH_DETECT_ESCAPES"),
 });
+
+var db = Environment.GetEnvironmentVariable("BENCH_DB");
+var dbPool = int.Parse(Environment.GetEnvironmentVariable("BENCH_DB_POOL") ?? "64", CultureInfo.InvariantCulture);
+var partitionCount = int.Parse(partitions, CultureInfo.InvariantCulture);
+var partitionLocalDb = partitioned && Environment.GetEnvironmentVariable("BENCH_DB_SOURCE") != "shared";
+if (db is not null && !partitionLocalDb)
+{
+    var processPool = architecture == "processes" ? Math.Max(1, dbPool / partitionCount) : dbPool;
+    builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(Database.ConnectionString(db, processPool)));
+}
 
 if (partitioned)
 {
@@ -73,6 +99,11 @@ if (partitioned)
         else
         {
             partition.Services.AddSingleton<ICounterStore, ConcurrentCounterStore>();
+        }
+
+        if (db is not null && partitionLocalDb)
+        {
+            partition.Services.AddSingleton(_ => NpgsqlDataSource.Create(Database.ConnectionString(db, Math.Max(1, dbPool / partitionCount))));
         }
     });
 }
@@ -103,6 +134,8 @@ app.MapGet("/io", async () =>
     await Task.Delay(1);
     return "done";
 });
+app.MapGet("/db", Database.SingleQuery);
+app.MapGet("/fortunes", Database.Fortunes);
 app.MapGet("/mix", (int? block) =>
 {
     if (block == 1)
@@ -114,12 +147,12 @@ app.MapGet("/mix", (int? block) =>
 });
 
 // What one request costs the server: bytes allocated and CPU time, read before and after a measured run (run.sh).
-var stats = app.MapGet("/_stats", () => Results.Text(string.Create(
+var statsEndpoint = app.MapGet("/_stats", () => Results.Text(string.Create(
     CultureInfo.InvariantCulture,
     $"{GC.GetTotalAllocatedBytes(precise: true)} {Environment.CpuUsage.TotalTime.TotalMilliseconds}")));
 if (partitioned)
 {
-    stats.WithoutPartition();
+    statsEndpoint.WithoutPartition();
 }
 
 using var allocationProfile = Environment.GetEnvironmentVariable("BENCH_ALLOC_PROFILE") == "1" ? new AllocationProfile() : null;
