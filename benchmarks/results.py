@@ -18,7 +18,7 @@ import statistics
 import sys
 
 ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "nginx"]
-SCENARIOS = ["plaintext", "json", "cpu", "keyed", "io", "blocking-mix", "http2", "db", "fortunes"]
+SCENARIOS = ["plaintext", "json", "cpu", "keyed", "io", "blocking-mix", "starvation", "http2", "db", "fortunes"]
 
 SCENARIO_TEXT = {
     "plaintext": "`GET /plaintext`, 13-byte text body.",
@@ -27,6 +27,8 @@ SCENARIO_TEXT = {
     "keyed": "`GET /keyed/{key}` over 1000 random keys, a read-modify-write of a per-key counter in memory.",
     "io": "`GET /io`, `await Task.Delay(1)` then a small body.",
     "blocking-mix": "`GET /mix` measured while other connections send `GET /mix?block=1` (`Thread.Sleep(50)`).",
+    "starvation": "`GET /starve` measured while other connections send `GET /starve?block=1` (`Task.Delay(20).Wait()`, "
+    "sync-over-async) back to back.",
     "http2": "`GET /plaintext` over cleartext HTTP/2 (prior knowledge), driven by h2load.",
     "db": "`GET /db` (TechEmpower's single query): one random row of `World` from PostgreSQL through Npgsql, as JSON.",
     "fortunes": "`GET /fortunes` (TechEmpower's fortunes): every row of `Fortune` from PostgreSQL plus one added at "
@@ -173,7 +175,7 @@ def aggregate(runs):
             }
             if scenario == "http2":
                 row["mean_ms"] = rounded(median(r.get("mean_ms") for r in mine), 3)
-            if scenario == "blocking-mix":
+            if scenario in ("blocking-mix", "starvation"):
                 row["block_rps"] = rounded(median(r.get("block_rps") for r in mine), 1)
                 row["block_share"] = rounded(median(r["block_rps"] / (r["block_rps"] + r["rps"]) for r in mine), 5)
                 row["block_errors"] = sum(r.get("block_errors", 0) for r in mine)
@@ -234,6 +236,7 @@ def markdown(rows, meta):
     present = {row["scenario"] for row in rows}
     lines += [f"- **{s}**: {SCENARIO_TEXT[s]}" for s in SCENARIOS if s in present]
     blocking = [row for row in rows if row["scenario"] == "blocking-mix"]
+    starving = [row for row in rows if row["scenario"] == "starvation"]
     lines += [
         "",
         "## Notes",
@@ -255,6 +258,17 @@ def markdown(rows, meta):
     if blocking:
         shares = ", ".join(
             f"`{row['architecture']}` {fmt(row['block_rps'], 1)}/s ({fmt(100 * row['block_share'], 2)}%)" for row in blocking
+        )
+        lines.append(f"  Blocking requests served per second (share of all requests): {shares}.")
+    lines.append(
+        f"- **starvation**: the same two-client method. The blocking client ({meta.get('starve_connections', 16)} "
+        "connections) sends `GET /starve?block=1` back to back; its handler blocks its thread in sync-over-async "
+        "(`Task.Delay(20).Wait()`). The measured client sends only `GET /starve`, which answers at once: its p99 shows "
+        "how far the blocked threads starve everything else (plain Kestrel's thread pool starts with one thread per "
+        "core and grows slowly).")
+    if starving:
+        shares = ", ".join(
+            f"`{row['architecture']}` {fmt(row['block_rps'], 1)}/s ({fmt(100 * row['block_share'], 2)}%)" for row in starving
         )
         lines.append(f"  Blocking requests served per second (share of all requests): {shares}.")
     lines += [

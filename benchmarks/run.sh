@@ -26,7 +26,7 @@
 #                (with --quick: its scenarios only)
 #   --partitions N          partitions, processes and nginx workers (default: processor count)
 #   --rounds R  --duration S  --warmup S        override the preset
-#   --scenarios a,b,...     of plaintext,json,cpu,keyed,io,blocking-mix,http2,db,fortunes
+#   --scenarios a,b,...     of plaintext,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 #   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,
 #                           partitioned-transport,nginx (default: all but partitioned-single-pool)
 #   --db-port P             port of the benchmark's PostgreSQL cluster (default 5499)
@@ -42,7 +42,7 @@ script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 command_line="bash benchmarks/run.sh${*:+ $*}"
 
-all_scenarios=plaintext,json,cpu,keyed,io,blocking-mix,http2,db,fortunes
+all_scenarios=plaintext,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 quick_scenarios=plaintext,keyed,blocking-mix
 all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,nginx
 default_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
@@ -52,6 +52,7 @@ partitions=$(nproc) architectures=$default_architectures connections=64 threads=
 db_options="Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"
 h2_connections=8 h2_streams=8          # 64 concurrent HTTP/2 streams, as many as the HTTP/1.1 connections
 block_connections=2 block_pause_ms=200 # blocking-mix: each blocking connection sleeps 50 ms, then pauses 200 ms
+starve_connections=16                  # starvation: each blocking connection blocks 20 ms in sync-over-async, back to back
 build=full
 while (($#)); do
   case $1 in
@@ -248,6 +249,7 @@ scenario_path() {
     keyed) echo / ;;
     io) echo /io ;;
     blocking-mix) echo /mix ;;
+    starvation) echo /starve ;;
     db) echo /db ;;
     fortunes) echo /fortunes ;;
   esac
@@ -299,10 +301,15 @@ run_one() {
     record+=(--h2load "$base.h2load")
   else
     wrk "${wrk_args[@]}" -d"${warmup}s" "$url" >/dev/null
-    if [[ $scenario == blocking-mix ]]; then
+    if [[ $scenario == blocking-mix || $scenario == starvation ]]; then
       # The blocking client starts first and outlasts the measured one.
-      BENCH_BLOCK_PAUSE_MS=$block_pause_ms wrk -t1 -c"$block_connections" -d"$((duration + 1))s" --latency \
-        -s benchmarks/wrk/block.lua "http://127.0.0.1:$port/" >"$base.blocker" &
+      if [[ $scenario == blocking-mix ]]; then
+        BENCH_BLOCK_PAUSE_MS=$block_pause_ms wrk -t1 -c"$block_connections" -d"$((duration + 1))s" --latency \
+          -s benchmarks/wrk/block.lua "http://127.0.0.1:$port/" >"$base.blocker" &
+      else
+        wrk -t1 -c"$starve_connections" -d"$((duration + 1))s" --latency \
+          -s benchmarks/wrk/starve.lua "http://127.0.0.1:$port/" >"$base.blocker" &
+      fi
       blocker_pid=$!
       sleep 0.3
     fi
@@ -310,7 +317,7 @@ run_one() {
     wrk "${wrk_args[@]}" -d"${duration}s" "$url" >"$base.wrk"
     after=$(server_stats "$architecture")
     record+=(--wrk "$base.wrk")
-    if [[ $scenario == blocking-mix ]]; then
+    if [[ -n $blocker_pid ]]; then
       wait "$blocker_pid"
       blocker_pid=""
       record+=(--blocker "$base.blocker")
@@ -363,7 +370,7 @@ python3 benchmarks/results.py meta "$out/meta.json" \
   load="wrk -t$threads -c$connections (HTTP/1.1 keep-alive); http2: h2load -t$threads -c$h2_connections -m$h2_streams" \
   partitions="$partitions" rounds="$rounds" duration_s="$duration" warmup_s="$warmup" \
   scenarios="$scenarios" architectures="$architectures" \
-  block_connections="$block_connections" block_pause_ms="$block_pause_ms" raw="$raw" \
+  block_connections="$block_connections" block_pause_ms="$block_pause_ms" starve_connections="$starve_connections" raw="$raw" \
   db_options="$db_options" postgres="$($db_scenarios && "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version || echo 'not used')"
 python3 benchmarks/results.py report "$runs" "$out" "$out/meta.json"
 dotnet "$charts" "$out/results.json" "$out"

@@ -134,8 +134,23 @@ app.MapGet("/io", async () =>
     await Task.Delay(1);
     return "done";
 });
-app.MapGet("/db", Database.SingleQuery);
-app.MapGet("/fortunes", Database.Fortunes);
+if (db is not null)
+{
+    app.MapGet("/db", Database.SingleQuery);
+    app.MapGet("/fortunes", Database.Fortunes);
+}
+
+// /starve?block=1 blocks its thread in sync-over-async, as a library that hides an async call behind a synchronous
+// API does; the other requests of the starvation scenario answer at once.
+app.MapGet("/starve", (int? block) =>
+{
+    if (block == 1)
+    {
+        Task.Delay(20).Wait();
+    }
+
+    return "done";
+});
 app.MapGet("/mix", (int? block) =>
 {
     if (block == 1)
