@@ -276,8 +276,11 @@ def markdown(rows, meta):
         "nginx is not run for it.",
         "- **db**, **fortunes**: PostgreSQL runs in a cluster of the runner's own on the same machine "
         "(`benchmarks/postgres.sh`: fsync off, TechEmpower's `hello_world` data). The 64 pooled connections "
-        "(`BENCH_DB_POOL`) are divided among the data sources: one for `kestrel`, one per process for `processes`, one "
-        "partition-local `NpgsqlDataSource` per partition for the partitioned architectures. Every data source has "
+        "(`BENCH_DB_POOL`) are divided among the data sources: one for `kestrel`, one per process for `processes`, "
+        + ("one shared `NpgsqlDataSource` for each partitioned process (`BENCH_DB_SOURCE=shared`: what an application "
+           "gets by adding `AddPartitionedHosting()` alone)" if meta.get("db_source") == "shared" else
+           "one partition-local `NpgsqlDataSource` per partition for the partitioned architectures")
+        + ". Every data source has "
         "TechEmpower's pool settings (`No Reset On Close`, `Enlist=false`, `Max Auto Prepare=4`) plus "
         f"`{meta.get('db_options') or '(nothing)'}`.",
         "- **partitioned-single-pool** is `partitioned-single` with `IdleResume` = `ThreadPool`: an await that "

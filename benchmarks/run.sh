@@ -40,7 +40,7 @@
 set -euo pipefail
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
-command_line="bash benchmarks/run.sh${*:+ $*}"
+command_line="${BENCH_DB_SOURCE:+BENCH_DB_SOURCE=$BENCH_DB_SOURCE }bash benchmarks/run.sh${*:+ $*}"
 
 all_scenarios=plaintext,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 quick_scenarios=plaintext,keyed,blocking-mix
@@ -371,7 +371,7 @@ python3 benchmarks/results.py meta "$out/meta.json" \
   partitions="$partitions" rounds="$rounds" duration_s="$duration" warmup_s="$warmup" \
   scenarios="$scenarios" architectures="$architectures" \
   block_connections="$block_connections" block_pause_ms="$block_pause_ms" starve_connections="$starve_connections" raw="$raw" \
-  db_options="$db_options" postgres="$($db_scenarios && "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version || echo 'not used')"
+  db_options="$db_options" db_source="${BENCH_DB_SOURCE:-partition}" postgres="$($db_scenarios && "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version || echo 'not used')"
 python3 benchmarks/results.py report "$runs" "$out" "$out/meta.json"
 dotnet "$charts" "$out/results.json" "$out"
 echo >&2
