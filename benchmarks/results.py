@@ -18,10 +18,12 @@ import statistics
 import sys
 
 ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "nginx"]
-SCENARIOS = ["plaintext", "json", "cpu", "keyed", "io", "blocking-mix", "starvation", "http2", "db", "fortunes"]
+SCENARIOS = ["plaintext", "pipelined", "json", "cpu", "keyed", "io", "blocking-mix", "starvation", "http2", "db", "fortunes"]
 
 SCENARIO_TEXT = {
     "plaintext": "`GET /plaintext`, 13-byte text body.",
+    "pipelined": "`GET /plaintext` with 16 requests pipelined on each connection (`wrk/pipeline.lua`), as in "
+    "TechEmpower's plaintext test.",
     "json": "`GET /json`, a small object serialized with a System.Text.Json source-generated context.",
     "cpu": "`GET /cpu`, a fixed 50,000 dependent multiply-rotate steps (about 50 µs of one core) per request.",
     "keyed": "`GET /keyed/{key}` over 1000 random keys, a read-modify-write of a per-key counter in memory.",

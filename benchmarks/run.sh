@@ -26,7 +26,7 @@
 #                (with --quick: its scenarios only)
 #   --partitions N          partitions, processes and nginx workers (default: processor count)
 #   --rounds R  --duration S  --warmup S        override the preset
-#   --scenarios a,b,...     of plaintext,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
+#   --scenarios a,b,...     of plaintext,pipelined,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 #   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,
 #                           partitioned-transport,nginx (default: all but partitioned-single-pool)
 #   --db-port P             port of the benchmark's PostgreSQL cluster (default 5499)
@@ -42,7 +42,7 @@ script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."
 command_line="${BENCH_DB_SOURCE:+BENCH_DB_SOURCE=$BENCH_DB_SOURCE }bash benchmarks/run.sh${*:+ $*}"
 
-all_scenarios=plaintext,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
+all_scenarios=plaintext,pipelined,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 quick_scenarios=plaintext,keyed,blocking-mix
 all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,nginx
 default_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
@@ -52,6 +52,7 @@ partitions=$(nproc) architectures=$default_architectures connections=64 threads=
 db_options="Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"
 h2_connections=8 h2_streams=8          # 64 concurrent HTTP/2 streams, as many as the HTTP/1.1 connections
 block_connections=2 block_pause_ms=200 # blocking-mix: each blocking connection sleeps 50 ms, then pauses 200 ms
+pipeline_depth=16                      # pipelined: requests each connection has in flight
 starve_connections=16                  # starvation: each blocking connection blocks 20 ms in sync-over-async, back to back
 build=full
 while (($#)); do
@@ -243,7 +244,7 @@ start_servers() {
 
 scenario_path() {
   case $1 in
-    plaintext|http2) echo /plaintext ;;
+    plaintext|pipelined|http2) echo /plaintext ;;
     json) echo /json ;;
     cpu) echo /cpu ;;
     keyed) echo / ;;
@@ -283,8 +284,10 @@ run_one() {
   local architecture=$1 scenario=$2 round=$3 port=$4
   local h2port=$((port + 1)) base="$raw/r$round-$scenario-$architecture" before after
   local url="http://127.0.0.1:$port$(scenario_path "$scenario")"
-  local wrk_args=(-t"$threads" -c"$connections" --latency)
+  local wrk_args=(-t"$threads" -c"$connections" --latency) wrk_tail=()
+  [[ $scenario != pipelined ]] || wrk_tail=(-- "$pipeline_depth")
   [[ $scenario != keyed ]] || wrk_args+=(-s benchmarks/wrk/keyed.lua)
+  [[ $scenario != pipelined ]] || wrk_args+=(-s benchmarks/wrk/pipeline.lua)
 
   start_servers "$architecture" "$port" "$h2port" "$base.server.log"
   echo 0 >"$base.rss"
@@ -300,7 +303,7 @@ run_one() {
     after=$(server_stats "$architecture")
     record+=(--h2load "$base.h2load")
   else
-    wrk "${wrk_args[@]}" -d"${warmup}s" "$url" >/dev/null
+    wrk "${wrk_args[@]}" -d"${warmup}s" "$url" "${wrk_tail[@]}" >/dev/null
     if [[ $scenario == blocking-mix || $scenario == starvation ]]; then
       # The blocking client starts first and outlasts the measured one.
       if [[ $scenario == blocking-mix ]]; then
@@ -314,7 +317,7 @@ run_one() {
       sleep 0.3
     fi
     before=$(server_stats "$architecture")
-    wrk "${wrk_args[@]}" -d"${duration}s" "$url" >"$base.wrk"
+    wrk "${wrk_args[@]}" -d"${duration}s" "$url" "${wrk_tail[@]}" >"$base.wrk"
     after=$(server_stats "$architecture")
     record+=(--wrk "$base.wrk")
     if [[ -n $blocker_pid ]]; then
