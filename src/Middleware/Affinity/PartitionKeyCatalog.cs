@@ -24,7 +24,7 @@ internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions
     private static RouteValueDictionary? t_values;
 
     private Dictionary<string, IPartitionKeyMetadata>? _declaredKeys;
-    private volatile KeyedRoute[]? _routes;
+    private volatile KeyedRoutes? _routes;
 
     public IPartitionKeyMetadata? GetKey(Endpoint endpoint)
     {
@@ -43,50 +43,97 @@ internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions
     }
 
     /// <summary>The key of the first keyed endpoint whose template and method match the request, if any.</summary>
+    /// <remarks>
+    /// Only the keyed templates that can match are tried: those whose first segment is the request path's first
+    /// segment (one dictionary lookup, whatever the number of keyed endpoints), and those whose first segment is not a
+    /// plain literal. An unkeyed request of an application without such templates pays that lookup alone.
+    /// </remarks>
     public string? GuessKey(HttpContext context)
     {
         var routes = _routes ?? BuildRoutes();
-        if (routes.Length == 0)
+        if (routes.IsEmpty)
         {
             return null;
         }
 
         var request = context.Request;
-        var values = t_values ??= [];
-        foreach (var route in routes)
+        var path = request.Path.Value.AsSpan();
+        var first = path.Length > 0 && path[0] == '/' ? path[1..] : path;
+        if (first.IndexOf('/') is var end and >= 0)
         {
-            values.Clear();
-            if ((route.Methods is null || route.Methods.Contains(request.Method)) && route.Matcher.TryMatch(request.Path, values))
+            first = first[..end];
+        }
+
+        var literal = routes.ByFirstSegment.TryGetValue(first, out var matching) ? matching : [];
+        var other = routes.Others;
+        if (literal.Length == 0 && other.Length == 0)
+        {
+            return null;
+        }
+
+        // Both lists are in endpoint order: merge them, so that the first keyed endpoint in that order wins.
+        int l = 0, o = 0;
+        while (l < literal.Length || o < other.Length)
+        {
+            var route = o == other.Length || (l < literal.Length && literal[l].Order < other[o].Order) ? literal[l++] : other[o++];
+            if (TryGetKey(context, request, route) is { } key)
             {
-                var key = route.Key.Source == PartitionKeySource.Route
-                    ? (values.TryGetValue(route.Key.Name, out var value) ? Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) : null)
-                    : PartitionKeyReader.Read(context, route.Key) is { Status: PartitionKeyStatus.Found, Key: var found } ? found : null;
-                if (!string.IsNullOrEmpty(key))
-                {
-                    return key;
-                }
+                return key;
             }
         }
 
         return null;
     }
 
-    private KeyedRoute[] BuildRoutes()
+    private static string? TryGetKey(HttpContext context, HttpRequest request, KeyedRoute route)
     {
-        var routes = new List<KeyedRoute>();
+        if (route.Methods is not null && !route.Methods.Contains(request.Method))
+        {
+            return null;
+        }
+
+        var values = t_values ??= [];
+        values.Clear();
+        if (!route.Matcher.TryMatch(request.Path, values))
+        {
+            return null;
+        }
+
+        var key = route.Key.Source == PartitionKeySource.Route
+            ? (values.TryGetValue(route.Key.Name, out var value) ? Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) : null)
+            : PartitionKeyReader.Read(context, route.Key) is { Status: PartitionKeyStatus.Found, Key: var found } ? found : null;
+        return string.IsNullOrEmpty(key) ? null : key;
+    }
+
+    private KeyedRoutes BuildRoutes()
+    {
+        var byFirstSegment = new Dictionary<string, List<KeyedRoute>>(StringComparer.OrdinalIgnoreCase);
+        var others = new List<KeyedRoute>();
+        var order = 0;
         foreach (var endpoint in endpoints.Endpoints)
         {
             if (endpoint is RouteEndpoint route && GetKey(endpoint) is { } key && route.RoutePattern.RawText is not null)
             {
                 var methods = endpoint.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods;
-                routes.Add(new KeyedRoute(
+                var keyed = new KeyedRoute(
                     new TemplateMatcher(new RouteTemplate(route.RoutePattern), new RouteValueDictionary(route.RoutePattern.Defaults)),
                     key,
-                    methods is { Count: > 0 } ? new HashSet<string>(methods, StringComparer.OrdinalIgnoreCase) : null));
+                    methods is { Count: > 0 } ? new HashSet<string>(methods, StringComparer.OrdinalIgnoreCase) : null,
+                    order++);
+                if (FirstLiteralSegment(route.RoutePattern) is { } first)
+                {
+                    (byFirstSegment.TryGetValue(first, out var list) ? list : byFirstSegment[first] = []).Add(keyed);
+                }
+                else
+                {
+                    others.Add(keyed);
+                }
             }
         }
 
-        var built = routes.ToArray();
+        var built = new KeyedRoutes(
+            byFirstSegment.ToDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.OrdinalIgnoreCase).GetAlternateLookup<ReadOnlySpan<char>>(),
+            [.. others]);
         _routes = built;
 
         // Endpoints added later (a dynamic data source) rebuild the table.
@@ -94,7 +141,24 @@ internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions
         return built;
     }
 
+    /// <summary>The first segment of <paramref name="pattern"/> when it is one plain literal ("" for <c>/</c>); otherwise null.</summary>
+    private static string? FirstLiteralSegment(Microsoft.AspNetCore.Routing.Patterns.RoutePattern pattern) =>
+        pattern.PathSegments.Count == 0
+            ? ""
+            : pattern.PathSegments[0] is { IsSimple: true, Parts: [Microsoft.AspNetCore.Routing.Patterns.RoutePatternLiteralPart literal] }
+                ? literal.Content
+                : null;
+
     private static string Normalize(string pattern) => "/" + pattern.Trim().Trim('/');
 
-    private sealed record KeyedRoute(TemplateMatcher Matcher, IPartitionKeyMetadata Key, HashSet<string>? Methods);
+    private sealed record KeyedRoute(TemplateMatcher Matcher, IPartitionKeyMetadata Key, HashSet<string>? Methods, int Order);
+
+    private sealed class KeyedRoutes(Dictionary<string, KeyedRoute[]>.AlternateLookup<ReadOnlySpan<char>> byFirstSegment, KeyedRoute[] others)
+    {
+        public Dictionary<string, KeyedRoute[]>.AlternateLookup<ReadOnlySpan<char>> ByFirstSegment => byFirstSegment;
+
+        public KeyedRoute[] Others => others;
+
+        public bool IsEmpty => byFirstSegment.Dictionary.Count == 0 && others.Length == 0;
+    }
 }

@@ -31,6 +31,9 @@ public sealed class KeyRoutingTests
                 a.MapGet("/carts/{id}", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture)).WithPartitionKey("id");
                 a.MapGet("/carts/{id:int}/total", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture)).WithPartitionKey("id");
                 a.MapGet("/plain", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture));
+
+                // A template whose first segment is a parameter: tried for every path, after the literal ones in order.
+                a.MapGet("/{tenant}/orders", (IPartitionContext p) => p.Id.ToString(CultureInfo.InvariantCulture)).WithPartitionKey("tenant");
             });
         var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
         using var client = app.CreateClient(newConnectionPerRequest: true);
@@ -40,11 +43,16 @@ public sealed class KeyRoutingTests
             var owner = invoker.GetPartitionForKey($"{i}").ToString(CultureInfo.InvariantCulture);
             Assert.Equal(owner, await client.GetStringAsync($"/carts/{i}"));
             Assert.Equal(owner, await client.GetStringAsync($"/carts/{i}/total"));
+            Assert.Equal(owner, await client.GetStringAsync($"/CARTS/{i}"));
+            Assert.Equal(owner, await client.GetStringAsync($"/{i}/orders"));
         }
 
         // The application's middleware ran on each key's owner too: the request started there.
-        Assert.All(middlewareSaw.Where(m => m.Path.StartsWith("/carts/", StringComparison.Ordinal)), m =>
+        Assert.All(middlewareSaw.Where(m => m.Path.StartsWith("/carts/", StringComparison.OrdinalIgnoreCase)), m =>
             Assert.Equal(invoker.GetPartitionForKey(m.Path.Split('/')[2]), m.Partition));
+        Assert.All(middlewareSaw.Where(m => m.Path.EndsWith("/orders", StringComparison.Ordinal)), m =>
+            Assert.Equal(invoker.GetPartitionForKey(m.Path.Split('/')[1]), m.Partition));
+        Assert.Equal(12 * 4, middlewareSaw.Count(m => m.Path != "/plain"));
 
         // Unkeyed requests still follow the connections.
         var plain = new HashSet<string>();
