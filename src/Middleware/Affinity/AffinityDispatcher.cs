@@ -10,9 +10,9 @@ using PartitionedHosting.Partitions;
 namespace PartitionedHosting.Affinity;
 
 /// <summary>
-/// Runs a keyed endpoint on the partition that owns the request's key: in place when the request is already there,
-/// otherwise by moving the request to the owner for the endpoint's run (its services, thread and response callbacks
-/// become the owner's) and back.
+/// Runs a keyed endpoint on the partition that owns the request's key, and a pinned one on its partition
+/// (<see cref="RunOnPartitionAttribute"/>): in place when the request is already there, otherwise by moving the request
+/// to the owner for the endpoint's run (its services, thread and response callbacks become the owner's) and back.
 /// </summary>
 internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<AffinityDispatcher> logger)
 {
@@ -37,10 +37,26 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             };
         }
 
-        var ownerPartition = runtime.GetOwner(result.Key);
+        return RunOn(context, endpoint, current, runtime.GetOwner(result.Key));
+    }
+
+    /// <summary>Runs an endpoint pinned to partition <paramref name="partitionId"/> (<see cref="RunOnPartitionAttribute"/>) there.</summary>
+    public Task InvokeOnPartitionAsync(HttpContext context, RequestDelegate endpoint, int partitionId)
+    {
+        if (context.Features.Get<IPartitionFeature>()?.Partition is not PartitionInstance current || current.Runtime != runtime || !runtime.IsRunning)
+        {
+            return endpoint(context);
+        }
+
+        // The index was checked against PartitionCount at startup.
+        return RunOn(context, endpoint, current, runtime.Partitions[partitionId]);
+    }
+
+    private Task RunOn(HttpContext context, RequestDelegate endpoint, PartitionInstance current, Partition ownerPartition)
+    {
         if (!ownerPartition.IsAvailable)
         {
-            // The key's owner is stalled or unhealthy, and nobody else may serve the key.
+            // The owner is stalled or unhealthy, and nobody else may serve the key (or the pinned endpoint).
             runtime.Metrics.RequestRejected(ownerPartition.Id, RejectionReasons.Unavailable);
             return PartitionResponses.ServiceUnavailable(context);
         }

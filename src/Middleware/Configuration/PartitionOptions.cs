@@ -16,4 +16,11 @@ public sealed class PartitionOptions
 
     /// <summary>The partition's concurrency bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxConcurrentRequests"/>.</summary>
     public int? MaxConcurrentRequests { get; set; }
+
+    /// <summary>
+    /// Whether the partition is dedicated to the endpoints pinned to it (<c>RunOnPartition</c>): it takes no
+    /// connections, owns no keys and receives no other requests, so that what those endpoints do (block their thread,
+    /// for one) stays there. At least one partition must not be dedicated. Defaults to <see langword="false"/>.
+    /// </summary>
+    public bool Dedicated { get; set; }
 }

@@ -177,6 +177,8 @@ public sealed class PartitionedHostingOptions
     internal int? GetMaxConcurrentRequests(int partitionId) =>
         Partitions.TryGetValue(partitionId, out var partition) && partition.MaxConcurrentRequests is { } limit ? limit : MaxConcurrentRequests;
 
+    internal bool IsDedicated(int partitionId) => Partitions.TryGetValue(partitionId, out var partition) && partition.Dedicated;
+
     internal IdleResume GetIdleResume(int partitionId) =>
         Partitions.TryGetValue(partitionId, out var partition) && partition.IdleResume is { } resume ? resume : IdleResume;
 

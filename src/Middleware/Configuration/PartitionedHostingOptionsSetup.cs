@@ -159,8 +159,11 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     case "MAXCONCURRENTREQUESTS":
                         partition.MaxConcurrentRequests = ReadInt(setting, key, options.BindingErrors, "an integer of 1 or more") ?? partition.MaxConcurrentRequests;
                         break;
+                    case "DEDICATED":
+                        partition.Dedicated = ReadBool(setting, key, options.BindingErrors) ?? partition.Dedicated;
+                        break;
                     default:
-                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, IdleResume, MaxQueueLength, MaxConcurrentRequests.");
+                        options.BindingErrors.Add($"{key} is not a known partition setting; known settings are Mode, IdleResume, MaxQueueLength, MaxConcurrentRequests, Dedicated.");
                         break;
                 }
             }

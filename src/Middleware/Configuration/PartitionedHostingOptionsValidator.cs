@@ -94,6 +94,11 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             }
         }
 
+        if (options.PartitionCount >= 1 && Enumerable.Range(0, options.PartitionCount).All(options.IsDedicated))
+        {
+            errors.Add($"{Section}:Partitions:{{index}}:Dedicated is true for every partition; allowed: at least one partition that is not dedicated, to take the connections.");
+        }
+
         foreach (var (index, partition) in options.Partitions.OrderBy(p => p.Key))
         {
             var key = $"{Section}:Partitions:{index}";

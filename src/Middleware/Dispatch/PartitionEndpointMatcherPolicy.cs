@@ -18,6 +18,7 @@ namespace PartitionedHosting.Dispatch;
 /// middleware. Two kinds of endpoints get a twin:
 /// <list type="bullet">
 /// <item>Keyed endpoints: the request moves to its key's owner partition for the endpoint (see <see cref="AffinityDispatcher"/>).</item>
+/// <item>Pinned endpoints (<see cref="RunOnPartitionAttribute"/>): the request moves to that partition for the endpoint.</item>
 /// <item>
 /// Minimal API endpoints that return an async stream (<see cref="IAsyncEnumerable{T}"/>, or Server-Sent Events): the
 /// framework enumerates the stream after its own <c>ConfigureAwait(false)</c>, off the partition's thread, with no hook
@@ -36,7 +37,8 @@ internal sealed class PartitionEndpointMatcherPolicy(AffinityDispatcher dispatch
     // After the policies that decide which candidates are valid (HTTP method, host, ...).
     public override int Order => int.MaxValue - 1000;
 
-    public bool AppliesToEndpoints(IReadOnlyList<Endpoint> endpoints) => endpoints.Any(e => keys.GetKey(e) is not null || ReturnsAsyncStream(e));
+    public bool AppliesToEndpoints(IReadOnlyList<Endpoint> endpoints) =>
+        endpoints.Any(e => keys.GetKey(e) is not null || e.Metadata.GetMetadata<RunOnPartitionAttribute>() is not null || ReturnsAsyncStream(e));
 
     public Task ApplyAsync(HttpContext httpContext, CandidateSet candidates)
     {
@@ -80,14 +82,17 @@ internal sealed class PartitionEndpointMatcherPolicy(AffinityDispatcher dispatch
         }
 
         var key = keys.GetKey(endpoint);
+        var pinned = endpoint.Metadata.GetMetadata<RunOnPartitionAttribute>();
         var streams = ReturnsAsyncStream(endpoint);
-        if (key is null && !streams)
+        if (key is null && pinned is null && !streams)
         {
             return null;
         }
 
         var run = streams ? context => RunGuarded(context, original) : original;
-        RequestDelegate twin = key is null ? run : context => dispatcher.InvokeAsync(context, run, key);
+        RequestDelegate twin = pinned is not null ? context => dispatcher.InvokeOnPartitionAsync(context, run, pinned.Partition)
+            : key is not null ? context => dispatcher.InvokeAsync(context, run, key)
+            : run;
         var metadata = key is not null && endpoint.Metadata.GetMetadata<IPartitionKeyMetadata>() is null
             ? new EndpointMetadataCollection([.. endpoint.Metadata, key])
             : endpoint.Metadata;

@@ -1,14 +1,20 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Dispatch;
 
-/// <summary>Puts <see cref="PartitioningMiddleware"/> in front of the application's own pipeline.</summary>
+/// <summary>
+/// Puts <see cref="PartitioningMiddleware"/> in front of the application's own pipeline, and checks the endpoints
+/// pinned to partitions once that pipeline (and so its endpoints) is built.
+/// </summary>
 internal sealed class PartitioningStartupFilter : IStartupFilter
 {
     public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
     {
         app.UseMiddleware<PartitioningMiddleware>();
         next(app);
+        app.ApplicationServices.GetRequiredService<PartitionRuntime>().ValidatePinnedEndpoints();
     };
 }

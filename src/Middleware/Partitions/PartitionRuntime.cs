@@ -53,6 +53,9 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     private PartitionedHostingOptions _options = null!;
     private System.Collections.Frozen.FrozenDictionary<Type, bool> _localServices = null!;
     private Partition[] _partitions = [];
+
+    // The partitions that take connections and own keys: all but the dedicated ones (the same array when there are none).
+    private Partition[] _general = [];
     private IConnectionDistributionPolicy _distribution = null!;
     private IPartitionKeyPolicy _keyPolicy = null!;
     private SemaphoreSlim _recycleSlots = null!;
@@ -130,15 +133,18 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         await StopAsync(cancelled.Token).ConfigureAwait(false);
     }
 
-    /// <summary>Picks the partition of a new connection with the configured distribution policy, avoiding unavailable ones.</summary>
+    /// <summary>
+    /// Picks the partition of a new connection with the configured distribution policy, among the partitions that are
+    /// not dedicated, avoiding unavailable ones.
+    /// </summary>
     public Partition SelectPartition(EndPoint? remoteEndPoint)
     {
-        var partitions = _partitions;
+        var partitions = _general;
         var index = _distribution.SelectPartition(new ConnectionDistributionContext(remoteEndPoint, partitions));
         if ((uint)index >= (uint)partitions.Length)
         {
             throw new InvalidOperationException(
-                $"Connection distribution policy '{_distribution.Name}' returned partition {index}; valid partitions are 0 to {partitions.Length - 1}.");
+                $"Connection distribution policy '{_distribution.Name}' returned index {index}; valid indexes are 0 to {partitions.Length - 1}.");
         }
 
         return AvailableFrom(partitions[index]);
@@ -166,7 +172,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
             return partition;
         }
 
-        var partitions = _partitions;
+        var partitions = _general;
         var start = (uint)Interlocked.Increment(ref _spread);
         for (var step = 0; step < partitions.Length; step++)
         {
@@ -180,10 +186,10 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         return partition;
     }
 
-    /// <summary>The partition that owns <paramref name="key"/>, by the configured key policy.</summary>
+    /// <summary>The partition that owns <paramref name="key"/>, by the configured key policy, among those that are not dedicated.</summary>
     public Partition GetOwner(ReadOnlySpan<char> key)
     {
-        var partitions = _partitions;
+        var partitions = _general;
         var index = _keyPolicy.GetPartition(key, partitions.Length);
         if ((uint)index >= (uint)partitions.Length)
         {
@@ -276,6 +282,45 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         RequestRecycle(partition, instance, RecycleCause.Fault);
     }
 
+    /// <summary>
+    /// Endpoints pinned to a partition (<see cref="Dispatch.RunOnPartitionAttribute"/>) must name one that exists, and
+    /// cannot be keyed as well: checked when the application's pipeline is built (its endpoints are known then), so
+    /// that a wrong index stops the host at startup instead of failing requests.
+    /// </summary>
+    public void ValidatePinnedEndpoints()
+    {
+        if (_services.GetService<Microsoft.AspNetCore.Routing.EndpointDataSource>() is not { } endpoints)
+        {
+            return;
+        }
+
+        var options = _optionsAccessor.Value;
+        var keys = _services.GetService<PartitionKeyCatalog>();
+        var errors = new List<string>();
+        foreach (var endpoint in endpoints.Endpoints)
+        {
+            if (endpoint.Metadata.GetMetadata<Dispatch.RunOnPartitionAttribute>() is not { } pinned)
+            {
+                continue;
+            }
+
+            if (pinned.Partition >= options.PartitionCount)
+            {
+                errors.Add($"Endpoint '{endpoint.DisplayName}' runs on partition {pinned.Partition} (RunOnPartition), which does not exist; allowed: 0 to {options.PartitionCount - 1} ({PartitionedHostingDefaults.SectionName}:PartitionCount = {options.PartitionCount}).");
+            }
+
+            if (keys?.GetKey(endpoint) is { } key)
+            {
+                errors.Add($"Endpoint '{endpoint.DisplayName}' runs on partition {pinned.Partition} (RunOnPartition) and is keyed ({key.Source} '{key.Name}') as well; allowed: one of the two.");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException(string.Join(Environment.NewLine, errors));
+        }
+    }
+
     private void RetryAfterCrashLoop(PartitionInstance instance)
     {
         var partition = instance.Owner;
@@ -314,6 +359,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         }
 
         _partitions = partitions;
+        _general = partitions.Any(p => options.IsDedicated(p.Id)) ? [.. partitions.Where(p => !options.IsDedicated(p.Id))] : partitions;
         Metrics.Attach(() => _partitions, partitions.Length);
         _running = true;
 
@@ -545,7 +591,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         var stage = "stopping hooks";
         try
         {
-            foreach (var hook in instance.Services.GetServices<IPartitionLifecycleHook>())
+            foreach (var hook in GetLifecycleHooks(instance))
             {
                 try
                 {
@@ -584,6 +630,22 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         finally
         {
             _instances.TryRemove(instance, out _);
+        }
+    }
+
+    /// <summary>
+    /// The instance's lifecycle hooks; none when the application's services are already disposed (a host disposed
+    /// without being stopped, after a failed start: the container disposes the runtime last).
+    /// </summary>
+    private static IEnumerable<IPartitionLifecycleHook> GetLifecycleHooks(PartitionInstance instance)
+    {
+        try
+        {
+            return [.. instance.Services.GetServices<IPartitionLifecycleHook>()];
+        }
+        catch (ObjectDisposedException)
+        {
+            return [];
         }
     }
 

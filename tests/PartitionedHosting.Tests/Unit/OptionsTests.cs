@@ -55,6 +55,7 @@ public sealed class OptionsTests
             ["PartitionedHosting:Partitions:2:MaxQueueLength"] = "5",
             ["PartitionedHosting:IdleResume"] = "threadpool",
             ["PartitionedHosting:Partitions:1:IdleResume"] = "Thread",
+            ["PartitionedHosting:Partitions:2:Dedicated"] = "True",
         });
 
         Assert.True(Validate(options).Succeeded);
@@ -65,6 +66,8 @@ public sealed class OptionsTests
         Assert.Equal(5, options.GetMaxQueueLength(2));
         Assert.Equal(IdleResume.ThreadPool, options.GetIdleResume(0));
         Assert.Equal(IdleResume.Thread, options.GetIdleResume(1));
+        Assert.True(options.IsDedicated(2));
+        Assert.False(options.IsDedicated(0));
     }
 
     [Fact]
@@ -80,6 +83,7 @@ public sealed class OptionsTests
             ["PartitionedHosting:Partitions:0:MaxQueueLength"] = "-3",
             ["PartitionedHosting:IdleResume"] = "Spin",
             ["PartitionedHosting:Partitions:1:IdleResume"] = "Never",
+            ["PartitionedHosting:Partitions:1:Dedicated"] = "yes",
         });
 
         var result = Validate(options);
@@ -91,7 +95,8 @@ public sealed class OptionsTests
                 "PartitionedHosting:Mode = '1' is not valid; allowed values: FreeThreaded, SingleThreaded.",
                 "PartitionedHosting:PartitionCount = 'many' is not valid; allowed values: an integer from 1 to 1024.",
                 "PartitionedHosting:Partitions:0:MaxQueueLength = '-3' is not valid; allowed values: an integer of 1 or more.",
-                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, IdleResume, MaxQueueLength, MaxConcurrentRequests.",
+                "PartitionedHosting:Partitions:0:Speed is not a known partition setting; known settings are Mode, IdleResume, MaxQueueLength, MaxConcurrentRequests, Dedicated.",
+                "PartitionedHosting:Partitions:1:Dedicated = 'yes' is not valid; allowed values: true, false.",
                 "PartitionedHosting:Partitions:1:IdleResume = 'Never' is not valid; allowed values: Thread, ThreadPool.",
                 "PartitionedHosting:Partitions:x: 'x' is not a partition index; use an integer from 0 to PartitionCount - 1.",
             ],
