@@ -17,7 +17,7 @@ import re
 import statistics
 import sys
 
-ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "nginx"]
+ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "partitioned-dedicated", "nginx"]
 SCENARIOS = ["plaintext", "pipelined", "json", "cpu", "keyed", "io", "blocking-mix", "starvation", "http2", "db", "fortunes"]
 
 SCENARIO_TEXT = {
@@ -28,8 +28,8 @@ SCENARIO_TEXT = {
     "cpu": "`GET /cpu`, a fixed 50,000 dependent multiply-rotate steps (about 50 µs of one core) per request.",
     "keyed": "`GET /keyed/{key}` over 1000 random keys, a read-modify-write of a per-key counter in memory.",
     "io": "`GET /io`, `await Task.Delay(1)` then a small body.",
-    "blocking-mix": "`GET /mix` measured while other connections send `GET /mix?block=1` (`Thread.Sleep(50)`).",
-    "starvation": "`GET /starve` measured while other connections send `GET /starve?block=1` (`Task.Delay(20).Wait()`, "
+    "blocking-mix": "`GET /mix` measured while other connections send `GET /mix/block` (`Thread.Sleep(50)`).",
+    "starvation": "`GET /starve` measured while other connections send `GET /starve/block` (`Task.Delay(20).Wait()`, "
     "sync-over-async) back to back.",
     "http2": "`GET /plaintext` over cleartext HTTP/2 (prior knowledge), driven by h2load.",
     "db": "`GET /db` (TechEmpower's single query): one random row of `World` from PostgreSQL through Npgsql, as JSON.",
@@ -252,7 +252,7 @@ def markdown(rows, meta):
         "**`processes` cannot share the store: each process has its own `ConcurrentDictionary`, so its counts are per "
         "process, not per key**; it does less than the others and is not a like-for-like result.",
         f"- **blocking-mix**: two wrk instances run at once. The blocking client ({meta['block_connections']} "
-        f"connections, each sending `GET /mix?block=1`, whose handler sleeps 50 ms on its thread, then pausing "
+        f"connections, each sending `GET /mix/block`, whose handler sleeps 50 ms on its thread, then pausing "
         f"{meta['block_pause_ms']} ms) starts first; then the measured client sends only the non-blocking `GET /mix`. "
         "Req/s, p50 and p99 are the measured client's, so they are the latency of the non-blocking requests alone "
         "(wrk's Lua hooks cannot split one client's latency by URL).",
@@ -264,7 +264,7 @@ def markdown(rows, meta):
         lines.append(f"  Blocking requests served per second (share of all requests): {shares}.")
     lines.append(
         f"- **starvation**: the same two-client method. The blocking client ({meta.get('starve_connections', 16)} "
-        "connections) sends `GET /starve?block=1` back to back; its handler blocks its thread in sync-over-async "
+        "connections) sends `GET /starve/block` back to back; its handler blocks its thread in sync-over-async "
         "(`Task.Delay(20).Wait()`). The measured client sends only `GET /starve`, which answers at once: its p99 shows "
         "how far the blocked threads starve everything else (plain Kestrel's thread pool starts with one thread per "
         "core and grows slowly).")
@@ -285,6 +285,10 @@ def markdown(rows, meta):
         + ". Every data source has "
         "TechEmpower's pool settings (`No Reset On Close`, `Enlist=false`, `Max Auto Prepare=4`) plus "
         f"`{meta.get('db_options') or '(nothing)'}`.",
+        "- **partitioned-dedicated** is `partitioned-transport` plus one more partition, `FreeThreaded` and "
+        "`Dedicated` (no connections, no keys) with `MaxConcurrentRequests` 4, that runs the blocking endpoints "
+        "(`/mix/block`, `/starve/block`, pinned with `RunOnPartition`): the recommended setup for blocking code. In the "
+        "other scenarios it behaves as `partitioned-transport`.",
         "- **partitioned-single-pool** is `partitioned-single` with `IdleResume` = `ThreadPool`: an await that "
         "completes while the partition's thread sleeps resumes on the thread pool under the partition's turn, instead "
         "of waking the thread.",

@@ -8,6 +8,8 @@
 #   partitioned-free    one process, N FreeThreaded partitions
 #   partitioned-transport  one process, N SingleThreaded partitions over the Partitioned transport (thread per
 #                       core), run with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 as its documentation advises
+#   partitioned-dedicated  partitioned-transport plus one dedicated FreeThreaded partition (at most 4 requests at
+#                       once) that runs the blocking endpoints of blocking-mix and starvation (RunOnPartition)
 #   nginx               nginx, N worker processes, plaintext only
 # Each run starts the architecture's server process(es) afresh, warms up, measures with wrk (h2load for http2) while
 # polling their memory, and stops them; architectures alternate within each round. Around the measured run it reads
@@ -28,7 +30,8 @@
 #   --rounds R  --duration S  --warmup S        override the preset
 #   --scenarios a,b,...     of plaintext,pipelined,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 #   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,
-#                           partitioned-transport,nginx (default: all but partitioned-single-pool)
+#                           partitioned-transport,partitioned-dedicated,nginx (default: all but partitioned-single-pool
+#                           and partitioned-dedicated)
 #   --db-port P             port of the benchmark's PostgreSQL cluster (default 5499)
 #   --db-options "K=V;..."  added to Npgsql's connection string (default TechEmpower's ASP.NET Core entries' own:
 #                           "Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"; "" for none)
@@ -44,7 +47,7 @@ command_line="${BENCH_DB_SOURCE:+BENCH_DB_SOURCE=$BENCH_DB_SOURCE }bash benchmar
 
 all_scenarios=plaintext,pipelined,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 quick_scenarios=plaintext,keyed,blocking-mix
-all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,nginx
+all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,partitioned-dedicated,nginx
 default_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
 
 quick=false smoke=false rounds="" duration="" warmup="" scenarios="" out=""
@@ -211,7 +214,7 @@ start_servers() {
         BENCH_STATS_PORT=$((stats_port + i - 1)) "$app" processes "$port" "$partitions" "$h2port" >"$log.$i" 2>&1 &
         server_pids+=($!)
       done ;;
-    partitioned-transport)
+    partitioned-transport|partitioned-dedicated)
       BENCH_STATS_PORT=$stats_port DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 \
         "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
       server_pids+=($!) ;;

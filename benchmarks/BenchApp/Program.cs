@@ -13,6 +13,9 @@ using PartitionedHosting;
 //                       sleeps resume on the thread pool under the partition's turn
 //   partitioned-free    PartitionedHosting, FreeThreaded partitions
 //   partitioned-transport  PartitionedHosting, SingleThreaded partitions over the Partitioned transport
+//   partitioned-dedicated  partitioned-transport plus one dedicated FreeThreaded partition, at most
+//                       BENCH_DEDICATED_CONCURRENCY (default 4) requests at once, that runs the blocking endpoints
+//                       (/mix/block, /starve/block: RunOnPartition): the recommended setup for blocking code
 // Every architecture serves the same endpoints from the same code; only the counter store of /keyed differs, as each
 // architecture's user would write it (see CounterStores.cs).
 // /db and /fortunes query the PostgreSQL of BENCH_DB (a connection string; benchmarks/postgres.sh starts one) through
@@ -27,11 +30,12 @@ var port = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 
 var partitions = args.Length > 2 ? args[2] : Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
 int? http2Port = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : null;
 int? statsPort = Environment.GetEnvironmentVariable("BENCH_STATS_PORT") is { Length: > 0 } stats ? int.Parse(stats, CultureInfo.InvariantCulture) : null;
-var partitioned = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-free" or "partitioned-transport";
-var singleThreaded = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-transport";
+var partitioned = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-free" or "partitioned-transport" or "partitioned-dedicated";
+var singleThreaded = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-transport" or "partitioned-dedicated";
+var dedicated = architecture == "partitioned-dedicated";
 if (!partitioned && architecture is not ("kestrel" or "processes"))
 {
-    Console.Error.WriteLine($"Unknown architecture '{architecture}': use kestrel, processes, partitioned-single, partitioned-single-pool, partitioned-free or partitioned-transport.");
+    Console.Error.WriteLine($"Unknown architecture '{architecture}': use kestrel, processes, partitioned-single, partitioned-single-pool, partitioned-free, partitioned-transport or partitioned-dedicated.");
     return 2;
 }
 
@@ -65,20 +69,30 @@ if (architecture == "processes")
 
 builder.Services.AddRoutingCore();
 builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(5));
+var partitionCount = int.Parse(partitions, CultureInfo.InvariantCulture);
 builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
 {
-    ["PartitionedHosting:PartitionCount"] = partitions,
+    ["PartitionedHosting:PartitionCount"] = (dedicated ? partitionCount + 1 : partitionCount).ToString(CultureInfo.InvariantCulture),
     ["PartitionedHosting:Mode"] = singleThreaded ? nameof(ExecutionMode.SingleThreaded) : nameof(ExecutionMode.FreeThreaded),
-    ["PartitionedHosting:Transport"] = architecture == "partitioned-transport" ? "Partitioned" : "Kestrel",
+    ["PartitionedHosting:Transport"] = architecture is "partitioned-transport" or "partitioned-dedicated" ? "Partitioned" : "Kestrel",
     ["PartitionedHosting:IdleResume"] = architecture == "partitioned-single-pool" ? "ThreadPool" : "Thread",
 
     // Off in this Production host unless asked for: BENCH_DETECT_ESCAPES=true measures the escape detector's cost.
     ["PartitionedHosting:DetectEscapes"] = Environment.GetEnvironmentVariable("BENCH_DETECT_ESCAPES"),
 });
+if (dedicated)
+{
+    // The last partition takes the blocking endpoints alone, on the thread pool, a bounded number at once.
+    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        [$"PartitionedHosting:Partitions:{partitionCount}:Mode"] = nameof(ExecutionMode.FreeThreaded),
+        [$"PartitionedHosting:Partitions:{partitionCount}:Dedicated"] = "true",
+        [$"PartitionedHosting:Partitions:{partitionCount}:MaxConcurrentRequests"] = Environment.GetEnvironmentVariable("BENCH_DEDICATED_CONCURRENCY") ?? "4",
+    });
+}
 
 var db = Environment.GetEnvironmentVariable("BENCH_DB");
 var dbPool = int.Parse(Environment.GetEnvironmentVariable("BENCH_DB_POOL") ?? "64", CultureInfo.InvariantCulture);
-var partitionCount = int.Parse(partitions, CultureInfo.InvariantCulture);
 var partitionLocalDb = partitioned && Environment.GetEnvironmentVariable("BENCH_DB_SOURCE") != "shared";
 if (db is not null && !partitionLocalDb)
 {
@@ -140,26 +154,26 @@ if (db is not null)
     app.MapGet("/fortunes", Database.Fortunes);
 }
 
-// /starve?block=1 blocks its thread in sync-over-async, as a library that hides an async call behind a synchronous
-// API does; the other requests of the starvation scenario answer at once.
-app.MapGet("/starve", (int? block) =>
+// The blocking endpoints of the starvation and blocking-mix scenarios, beside the endpoints they are measured against:
+// /starve/block blocks its thread in sync-over-async, as a library that hides an async call behind a synchronous API
+// does; /mix/block sleeps on it. partitioned-dedicated runs them on its dedicated partition.
+app.MapGet("/starve", () => "done");
+var starveBlock = app.MapGet("/starve/block", () =>
 {
-    if (block == 1)
-    {
-        Task.Delay(20).Wait();
-    }
-
+    Task.Delay(20).Wait();
     return "done";
 });
-app.MapGet("/mix", (int? block) =>
+app.MapGet("/mix", () => "done");
+var mixBlock = app.MapGet("/mix/block", () =>
 {
-    if (block == 1)
-    {
-        Thread.Sleep(50);
-    }
-
+    Thread.Sleep(50);
     return "done";
 });
+if (dedicated)
+{
+    starveBlock.RunOnPartition(partitionCount);
+    mixBlock.RunOnPartition(partitionCount);
+}
 
 // What one request costs the server: bytes allocated and CPU time, read before and after a measured run (run.sh).
 var statsEndpoint = app.MapGet("/_stats", () => Results.Text(string.Create(
