@@ -1,11 +1,14 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting;
-using PartitionedHosting.Partitions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using PartitionedHosting;
 using PartitionedHosting.Configuration;
+using PartitionedHosting.Partitions;
 using PartitionedHosting.Server;
+using PartitionedHosting.Transport;
 
 namespace Microsoft.Extensions.Hosting;
 
@@ -38,7 +41,14 @@ public static class PartitionedHostingBuilderExtensions
         // partitioning middleware alone assigns partitions.
         ServiceDecoration.Decorate<IServer>(services, static (sp, server) => new PartitionedServer(server, sp.GetRequiredService<PartitionRuntime>()));
         ServiceDecoration.Decorate<IConnectionListenerFactory>(services, static (sp, factory) => new PartitionedConnectionListenerFactory(
-            factory, sp.GetRequiredService<PartitionRuntime>(), sp.GetRequiredService<IOptions<PartitionedHostingOptions>>()));
+            factory,
+            sp.GetRequiredService<PartitionRuntime>(),
+            sp.GetRequiredService<IOptions<PartitionedHostingOptions>>(),
+            new PartitionedSocketTransportFactory(
+                sp.GetRequiredService<PartitionRuntime>(),
+                sp.GetRequiredService<IOptions<SocketTransportOptions>>(),
+                sp.GetService<IMemoryPoolFactory<byte>>(),
+                sp.GetRequiredService<ILoggerFactory>())));
         return builder;
     }
 }

@@ -14,13 +14,14 @@ namespace PartitionedHosting.Server;
 /// HTTP/2 stream) sees in <c>HttpContext.Features</c>; it is kept for the connection's lifetime. With
 /// <c>Transport = Partitioned</c>, TCP end points are served by the partitioned transport instead.
 /// </summary>
-internal sealed class PartitionedConnectionListenerFactory(IConnectionListenerFactory inner, PartitionRuntime runtime, IOptions<PartitionedHostingOptions> options)
+internal sealed class PartitionedConnectionListenerFactory(
+    IConnectionListenerFactory inner, PartitionRuntime runtime, IOptions<PartitionedHostingOptions> options, PartitionedSocketTransportFactory partitionedTransport)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     // The options are read when binding, at server start, after they were validated.
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
         options.Value.Transport == PartitionTransport.Partitioned && endpoint is IPEndPoint ip
-            ? PartitionedSocketTransport.Bind(ip, runtime)
+            ? partitionedTransport.Bind(ip)
             : new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), runtime);
 
     public bool CanBind(EndPoint endpoint) =>

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -21,16 +23,23 @@ namespace PartitionedHosting.Transport;
 /// resumes there too when the server flushes. Neither loop captures a partition thread, so a recycle, even of a
 /// partition whose thread is stuck, moves the connection to the new instance: the pipes schedule on whichever instance
 /// is current.
+/// <para>
+/// As Kestrel's socket transport: an idle connection waits for data with a zero-byte receive and holds no buffer
+/// (<c>WaitForDataBeforeAllocatingBuffer</c>); buffers come from the listener's memory pool; the reader pauses at
+/// <c>MaxReadBufferSize</c> and the server's writes at <c>MaxWriteBufferSize</c>; a response in several segments goes
+/// out in one gathered send.
+/// </para>
 /// </remarks>
 internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature
 {
-    // As Kestrel's socket transport: pause the reader of a slow consumer at 1 MiB.
-    private const int PauseThreshold = 1024 * 1024;
-    private const int MinimumReceiveBuffer = 4096;
+    private const int MinimumSegmentSize = 4096;
 
     private readonly Socket _socket;
     private readonly Partition _partition;
+    private readonly PartitionSocketConnectionSettings _settings;
+    private readonly int _minimumSegmentSize;
+    private List<ArraySegment<byte>>? _gathered;
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly CancellationTokenSource _closed = new();
@@ -40,10 +49,12 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     private int _aborted;
     private int _disposed;
 
-    public PartitionSocketConnection(Socket socket, Partition partition, string connectionId)
+    public PartitionSocketConnection(Socket socket, Partition partition, string connectionId, PartitionSocketConnectionSettings settings)
     {
         _socket = socket;
         _partition = partition;
+        _settings = settings;
+        _minimumSegmentSize = Math.Min(MinimumSegmentSize, settings.Pool.MaxBufferSize);
         ConnectionId = connectionId;
         LocalEndPoint = socket.LocalEndPoint;
         RemoteEndPoint = socket.RemoteEndPoint;
@@ -51,8 +62,14 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         // Input: the receive loop writes (resuming on the thread pool when the parser frees room), the server reads in
         // the partition. Output: the server writes in the partition, and so does the send loop read, right after it.
         var scheduler = new PartitionPipeScheduler(partition);
-        _input = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: PipeScheduler.ThreadPool, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(readerScheduler: scheduler, writerScheduler: scheduler, pauseWriterThreshold: PauseThreshold, resumeWriterThreshold: PauseThreshold / 2, useSynchronizationContext: false));
+        _input = new Pipe(new PipeOptions(
+            settings.Pool, readerScheduler: scheduler, writerScheduler: PipeScheduler.ThreadPool,
+            pauseWriterThreshold: settings.MaxReadBufferSize, resumeWriterThreshold: settings.MaxReadBufferSize / 2,
+            minimumSegmentSize: _minimumSegmentSize, useSynchronizationContext: false));
+        _output = new Pipe(new PipeOptions(
+            settings.Pool, readerScheduler: scheduler, writerScheduler: scheduler,
+            pauseWriterThreshold: settings.MaxWriteBufferSize, resumeWriterThreshold: settings.MaxWriteBufferSize / 2,
+            minimumSegmentSize: _minimumSegmentSize, useSynchronizationContext: false));
 
         Features = new FeatureCollection();
         Features.Set<IConnectionIdFeature>(this);
@@ -137,14 +154,33 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         {
             while (true)
             {
-                var received = await _socket.ReceiveAsync(writer.GetMemory(MinimumReceiveBuffer), SocketFlags.None).ConfigureAwait(false);
+                if (_settings.WaitForData)
+                {
+                    // Wait for data before taking a buffer: an idle connection holds none.
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                }
+
+                var received = await _socket.ReceiveAsync(writer.GetMemory(_minimumSegmentSize), SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
                 {
+                    PartitionedTransportLog.ConnectionReadFin(_settings.Logger, ConnectionId);
                     break;
                 }
 
                 writer.Advance(received);
-                var flush = await writer.FlushAsync().ConfigureAwait(false);
+                var flushing = writer.FlushAsync();
+                var paused = !flushing.IsCompleted;
+                if (paused)
+                {
+                    PartitionedTransportLog.ConnectionPause(_settings.Logger, ConnectionId);
+                }
+
+                var flush = await flushing.ConfigureAwait(false);
+                if (paused)
+                {
+                    PartitionedTransportLog.ConnectionResume(_settings.Logger, ConnectionId);
+                }
+
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
                     break;
@@ -153,7 +189,15 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         }
         catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown)
         {
-            error = Volatile.Read(ref _aborted) == 1 ? new ConnectionAbortedException() : new ConnectionResetException(ex.Message, ex);
+            if (Volatile.Read(ref _aborted) == 1)
+            {
+                error = new ConnectionAbortedException();
+            }
+            else
+            {
+                PartitionedTransportLog.ConnectionReset(_settings.Logger, ConnectionId);
+                error = new ConnectionResetException(ex.Message, ex);
+            }
         }
         catch (Exception ex) when (ex is ObjectDisposedException || Volatile.Read(ref _aborted) == 1)
         {
@@ -161,6 +205,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         }
         catch (Exception ex)
         {
+            PartitionedTransportLog.ConnectionError(_settings.Logger, ConnectionId, ex);
             error = ex;
         }
         finally
@@ -188,9 +233,13 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
                 }
 
                 var buffer = result.Buffer;
-                foreach (var segment in buffer)
+                if (buffer.IsSingleSegment)
                 {
-                    await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                    await _socket.SendAsync(buffer.First, SocketFlags.None).ConfigureAwait(false);
+                }
+                else if (!buffer.IsEmpty)
+                {
+                    await SendGatheredAsync(buffer).ConfigureAwait(false);
                 }
 
                 reader.AdvanceTo(buffer.End);
@@ -206,15 +255,50 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         }
         catch (Exception ex)
         {
+            PartitionedTransportLog.ConnectionError(_settings.Logger, ConnectionId, ex);
             error = ex;
         }
         finally
         {
+            PartitionedTransportLog.ConnectionWriteFin(_settings.Logger, ConnectionId, error?.Message ?? "The server closed the connection.");
             await reader.CompleteAsync(error).ConfigureAwait(false);
 
             // Nothing more will be sent: close the socket, which also ends the receive loop.
             Shutdown();
             LoopEnded();
+        }
+    }
+
+    /// <summary>Sends a response of several segments in one system call, as Kestrel's socket sender does.</summary>
+    private async ValueTask SendGatheredAsync(ReadOnlySequence<byte> buffer)
+    {
+        var segments = _gathered ??= [];
+        segments.Clear();
+        foreach (var memory in buffer)
+        {
+            if (!MemoryMarshal.TryGetArray(memory, out var array))
+            {
+                // Not array-backed (a custom pool): one send per segment.
+                segments.Clear();
+                foreach (var segment in buffer)
+                {
+                    await _socket.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            segments.Add(array);
+        }
+
+        var sent = await _socket.SendAsync(segments, SocketFlags.None).ConfigureAwait(false);
+        segments.Clear();
+        if (sent < buffer.Length)
+        {
+            foreach (var rest in buffer.Slice(sent))
+            {
+                await _socket.SendAsync(rest, SocketFlags.None).ConfigureAwait(false);
+            }
         }
     }
 

@@ -1,28 +1,47 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Transport;
 
 /// <summary>
-/// The <c>Partitioned</c> transport's listener: accepts TCP connections itself, assigns each to a partition and gives
-/// it pipes that resume in that partition (see <see cref="PartitionSocketConnection"/>).
+/// The <c>Partitioned</c> transport: accepts TCP connections itself, assigns each to a partition and gives it pipes that
+/// resume in that partition (see <see cref="PartitionSocketConnection"/>). It honours Kestrel's
+/// <see cref="SocketTransportOptions"/> (<c>Backlog</c>, <c>NoDelay</c>, <c>MaxReadBufferSize</c>,
+/// <c>MaxWriteBufferSize</c>, <c>WaitForDataBeforeAllocatingBuffer</c>) and takes its buffers from the server's memory
+/// pool (<see cref="IMemoryPoolFactory{T}"/>: Kestrel's pinned block pool), one pool per listener, as Kestrel's socket
+/// transport does.
 /// </summary>
-internal static class PartitionedSocketTransport
+internal sealed class PartitionedSocketTransportFactory(
+    PartitionRuntime runtime,
+    IOptions<SocketTransportOptions> options,
+    IMemoryPoolFactory<byte>? memoryPoolFactory,
+    ILoggerFactory loggerFactory)
 {
-    private const int ListenBacklog = 512;
+    private readonly ILogger _logger = loggerFactory.CreateLogger("PartitionedHosting.Transport");
 
-    public static IConnectionListener Bind(IPEndPoint endpoint, PartitionRuntime runtime)
+    public IConnectionListener Bind(IPEndPoint endpoint)
     {
-        var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
-        socket.Listen(ListenBacklog);
-        return new Listener(socket, runtime);
+        var settings = options.Value;
+        var socket = settings.CreateBoundListenSocket(endpoint);
+        socket.Listen(settings.Backlog);
+        var pool = memoryPoolFactory?.Create() ?? MemoryPool<byte>.Shared;
+        var connectionSettings = new PartitionSocketConnectionSettings(
+            pool,
+            settings.MaxReadBufferSize ?? 0,
+            settings.MaxWriteBufferSize ?? 0,
+            settings.WaitForDataBeforeAllocatingBuffer,
+            _logger);
+        return new Listener(socket, runtime, settings.NoDelay, connectionSettings);
     }
 
-    private sealed class Listener(Socket socket, PartitionRuntime runtime) : IConnectionListener
+    private sealed class Listener(Socket socket, PartitionRuntime runtime, bool noDelay, PartitionSocketConnectionSettings settings) : IConnectionListener
     {
         private static long s_connections;
 
@@ -41,28 +60,37 @@ internal static class PartitionedSocketTransport
                 {
                     return null;
                 }
-                catch (SocketException)
+                catch (SocketException ex)
                 {
                     // A connection reset before it was accepted: accept the next one.
+                    PartitionedTransportLog.AcceptFailed(settings.Logger, ex.SocketErrorCode);
                     continue;
                 }
 
                 Partition partition;
                 try
                 {
-                    accepted.NoDelay = true;
+                    accepted.NoDelay = noDelay;
                     partition = runtime.SelectPartition(accepted.RemoteEndPoint);
                 }
-                catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
+                catch (SocketException ex)
                 {
-                    // A connection reset at once, or a distribution policy that failed: drop this one, keep accepting.
+                    // A connection reset at once: drop this one, keep accepting.
+                    PartitionedTransportLog.AcceptFailed(settings.Logger, ex.SocketErrorCode);
+                    accepted.Dispose();
+                    continue;
+                }
+                catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+                {
+                    // A distribution policy that failed: drop this connection, keep accepting.
+                    PartitionedTransportLog.DistributionFailed(settings.Logger, ex);
                     accepted.Dispose();
                     continue;
                 }
 
                 partition.OnConnectionOpened();
                 var id = Interlocked.Increment(ref s_connections).ToString("X12", CultureInfo.InvariantCulture);
-                var connection = new PartitionSocketConnection(accepted, partition, $"P{partition.Id}-{id}");
+                var connection = new PartitionSocketConnection(accepted, partition, $"P{partition.Id}-{id}", settings);
                 connection.Start();
                 return connection;
             }
@@ -77,7 +105,18 @@ internal static class PartitionedSocketTransport
         public ValueTask DisposeAsync()
         {
             socket.Dispose();
+
+            // As Kestrel's socket transport: the server disposes listeners after their connections have closed.
+            settings.Pool.Dispose();
             return default;
         }
     }
 }
+
+/// <summary>What every connection of one listener shares: its memory pool, buffer limits and logger.</summary>
+internal sealed record PartitionSocketConnectionSettings(
+    MemoryPool<byte> Pool,
+    long MaxReadBufferSize,
+    long MaxWriteBufferSize,
+    bool WaitForData,
+    ILogger Logger);

@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -107,6 +109,94 @@ public sealed class PartitionedTransportTests
 
         Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(upload)), await uploaded.Content.ReadAsStringAsync());
         Assert.Equal(download, downloaded);
+    }
+
+    [Fact]
+    public async Task SocketTransportOptions_AreHonoured_TheReadBufferLimitPausesAConnection_AndACustomListenSocketIsUsed()
+    {
+        var logs = new LogRecorder();
+        var bound = 0;
+        var readBody = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await KestrelTestApp.StartAsync(
+            PartitionedTransport(),
+            a => a.MapPost("/upload", async (HttpContext context) =>
+            {
+                await readBody.Task;
+                var buffer = new byte[8192];
+                long length = 0;
+                int read;
+                while ((read = await context.Request.Body.ReadAsync(buffer)) > 0)
+                {
+                    length += read;
+                }
+
+                return length.ToString(CultureInfo.InvariantCulture);
+            }),
+            configure: b =>
+            {
+                b.Logging.AddProvider(logs).AddFilter("PartitionedHosting.Transport", LogLevel.Debug);
+                b.Services.Configure<SocketTransportOptions>(options =>
+                {
+                    // Far below the 1 MiB the transport used to hard-code, and below the body sent.
+                    options.MaxReadBufferSize = 16 * 1024;
+                    var create = options.CreateBoundListenSocket;
+                    options.CreateBoundListenSocket = endpoint =>
+                    {
+                        Interlocked.Increment(ref bound);
+                        return create(endpoint);
+                    };
+                });
+            });
+        using var client = app.CreateClient();
+
+        // The endpoint does not read yet: the connection must pause once 16 KiB wait unread.
+        var upload = client.PostAsync("/upload", new ByteArrayContent(new byte[512 * 1024]));
+        var deadline = DateTime.UtcNow + KestrelTestApp.Timeout;
+        while (!logs.Entries.Any(e => e.EventId.Name == "ConnectionPause") && DateTime.UtcNow < deadline && !upload.IsCompleted)
+        {
+            await Task.Delay(10);
+        }
+
+        if (upload.IsCompleted)
+        {
+            using var early = await upload;
+            Assert.Fail($"The upload ended before the endpoint read its body: {early.StatusCode}.");
+        }
+        Assert.Contains(logs.Entries, e => e.EventId.Name == "ConnectionPause" && e.Category == "PartitionedHosting.Transport");
+        readBody.SetResult();
+        using var response = await upload.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal("524288", await response.Content.ReadAsStringAsync());
+        Assert.Contains(logs.Entries, e => e.EventId.Name == "ConnectionResume");
+        Assert.True(bound > 0, "The listen socket was not created by SocketTransportOptions.CreateBoundListenSocket.");
+    }
+
+    [Fact]
+    public async Task AResponseWrittenInManySegments_ArrivesIntact()
+    {
+        await using var app = await KestrelTestApp.StartAsync(
+            PartitionedTransport(),
+            a => a.MapGet("/segments", async (HttpContext context) =>
+            {
+                // 40 writes of 5,000 bytes without a flush: the transport sends them from several buffer segments.
+                context.Response.ContentLength = 40 * 5000;
+                var chunk = new byte[5000];
+                for (var i = 0; i < 40; i++)
+                {
+                    Array.Fill(chunk, (byte)('A' + (i % 26)));
+                    await context.Response.BodyWriter.WriteAsync(chunk);
+                }
+            }));
+        using var client = app.CreateClient();
+
+        for (var round = 0; round < 3; round++)
+        {
+            var body = await client.GetByteArrayAsync("/segments");
+            Assert.Equal(40 * 5000, body.Length);
+            for (var i = 0; i < 40; i++)
+            {
+                Assert.True(body.AsSpan(i * 5000, 5000).IndexOfAnyExcept((byte)('A' + (i % 26))) < 0, $"chunk {i} of round {round} is corrupt");
+            }
+        }
     }
 
     [Fact]
