@@ -46,10 +46,11 @@ internal sealed class PartitioningMiddleware
 
     public Task InvokeAsync(HttpContext context)
     {
-        // Health checks, diagnostics: outside every partition, so that they never wait behind one.
+        // Health checks, diagnostics: outside every partition, so that they never wait behind one; and off a partition's
+        // thread (the Partitioned transport reads a connection's next request there), so that they never block one.
         if (_unpartitioned.Matches(context))
         {
-            return _next(context);
+            return PartitionThread.Current is null ? _next(context) : RunUnpartitionedOnThreadPool(context);
         }
 
         if (!_runtime.IsRunning)
@@ -164,6 +165,9 @@ internal sealed class PartitioningMiddleware
             ? RunHere(context, partition, admission)
             : RunOnThreadPool(context, partition, admission);
     }
+
+    /// <summary>An endpoint without partition reached on a partition's thread: on the thread pool, with no partition's context.</summary>
+    private Task RunUnpartitionedOnThreadPool(HttpContext context) => Task.Run(() => _next(context));
 
     /// <summary>
     /// Runs a free-threaded partition's request on the thread pool, with its response callbacks, which the server runs

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -197,6 +198,41 @@ public sealed class PartitionedTransportTests
                 Assert.True(body.AsSpan(i * 5000, 5000).IndexOfAnyExcept((byte)('A' + (i % 26))) < 0, $"chunk {i} of round {round} is corrupt");
             }
         }
+    }
+
+    [Fact]
+    public async Task EndpointsWithoutPartition_RunOnTheThreadPool_NotOnThePartitionsThreadThatReadTheirConnection()
+    {
+        using var release = new ManualResetEventSlim();
+        var seen = new ConcurrentQueue<string>();
+        await using var app = await KestrelTestApp.StartAsync(
+            PartitionedTransport(partitions: 1),
+            a =>
+            {
+                a.MapGet("/outside", async () =>
+                {
+                    seen.Enqueue($"{PartitionThread.Current is null} {SynchronizationContext.Current is null}");
+                    await Task.Yield();
+                    seen.Enqueue($"{PartitionThread.Current is null} {SynchronizationContext.Current is null}");
+
+                    // Blocks its thread: a partition's thread would stop every connection of the partition.
+                    return release.Wait(KestrelTestApp.Timeout) ? "released" : "timed out";
+                }).WithoutPartition();
+                a.MapGet("/inside", (IPartitionContext partition) => partition.Id.ToString(CultureInfo.InvariantCulture));
+            });
+        using var outsideClient = app.CreateClient();
+        using var insideClient = app.CreateClient();
+
+        // A request that follows another on its connection is read, and so started, on the partition's thread.
+        Assert.Equal("0", await outsideClient.GetStringAsync("/inside"));
+        var outside = outsideClient.GetStringAsync("/outside");
+        await KestrelTestApp.WaitUntilAsync(() => seen.Count == 2, "the unpartitioned endpoint runs");
+
+        // The only partition still serves its other connections while the unpartitioned endpoint blocks.
+        Assert.Equal("0", await insideClient.GetStringAsync("/inside").WaitAsync(KestrelTestApp.Timeout));
+        release.Set();
+        Assert.Equal("released", await outside.WaitAsync(KestrelTestApp.Timeout));
+        Assert.All(seen, s => Assert.Equal("True True", s));
     }
 
     [Fact]
