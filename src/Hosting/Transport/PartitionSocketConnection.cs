@@ -35,6 +35,10 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
 {
     private const int MinimumSegmentSize = 4096;
 
+    // The features the connection itself implements: answered from it, without an entry per connection.
+    private static readonly Type[] s_ownFeatures =
+        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature)];
+
     private readonly Socket _socket;
     private readonly Partition _partition;
     private readonly PartitionSocketConnectionSettings _settings;
@@ -61,7 +65,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
 
         // Input: the receive loop writes (resuming on the thread pool when the parser frees room), the server reads in
         // the partition. Output: the server writes in the partition, and so does the send loop read, right after it.
-        var scheduler = new PartitionPipeScheduler(partition);
+        var scheduler = partition.PipeScheduler;
         _input = new Pipe(new PipeOptions(
             settings.Pool, readerScheduler: scheduler, writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: settings.MaxReadBufferSize, resumeWriterThreshold: settings.MaxReadBufferSize / 2,
@@ -71,12 +75,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
             pauseWriterThreshold: settings.MaxWriteBufferSize, resumeWriterThreshold: settings.MaxWriteBufferSize / 2,
             minimumSegmentSize: _minimumSegmentSize, useSynchronizationContext: false));
 
-        Features = new FeatureCollection();
-        Features.Set<IConnectionIdFeature>(this);
-        Features.Set<IConnectionItemsFeature>(this);
-        Features.Set<IConnectionLifetimeFeature>(this);
-        Features.Set<IConnectionTransportFeature>(this);
-        Features.Set<IConnectionEndPointFeature>(this);
+        Features = new ConnectionFeatures(this, s_ownFeatures);
         Features.Set<IPartitionFeature>(partition);
     }
 

@@ -34,6 +34,9 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     public int Id { get; }
 
+    /// <summary>The pipe scheduler of the partition's connections (Partitioned transport): one for all of them.</summary>
+    internal Execution.PartitionPipeScheduler PipeScheduler => field ??= new Execution.PartitionPipeScheduler(this);
+
     public int PartitionCount { get; }
 
     public ExecutionMode Mode { get; }
