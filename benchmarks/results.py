@@ -205,6 +205,7 @@ def markdown(rows, meta):
         + (f", {meta['postgres']} (Npgsql 10.0.3)" if meta.get("postgres", "not used") != "not used" else ""),
         f"- Command: `{meta['command']}`",
         f"- Load: {meta['load']}",
+        f"- Pinning: {meta.get('pinning', 'none')}",
         f"- Partitions / processes / nginx workers: {meta['partitions']}; rounds: {meta['rounds']}, "
         f"{meta['duration_s']} s measured after {meta['warmup_s']} s of warm-up; architectures alternate within each "
         "round, each run in fresh server processes.",

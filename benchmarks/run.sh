@@ -32,6 +32,9 @@
 #   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,
 #                           partitioned-transport,partitioned-dedicated,nginx (default: all but partitioned-single-pool
 #                           and partitioned-dedicated)
+#   --pin | --no-pin        pin the load generators to the last core and the servers to the others with taskset
+#                           (default: pinned on 4 cores or more; on fewer, a server on one core would not be the
+#                           architecture measured)
 #   --db-port P             port of the benchmark's PostgreSQL cluster (default 5499)
 #   --db-options "K=V;..."  added to Npgsql's connection string (default TechEmpower's ASP.NET Core entries' own:
 #                           "Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"; "" for none)
@@ -51,7 +54,7 @@ all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,p
 default_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
 
 quick=false smoke=false rounds="" duration="" warmup="" scenarios="" out=""
-partitions=$(nproc) architectures=$default_architectures connections=64 threads=1 db_port=5499
+partitions=$(nproc) architectures=$default_architectures connections=64 threads=1 db_port=5499 pin=""
 db_options="Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"
 h2_connections=8 h2_streams=8          # 64 concurrent HTTP/2 streams, as many as the HTTP/1.1 connections
 block_connections=2 block_pause_ms=200 # blocking-mix: each blocking connection sleeps 50 ms, then pauses 200 ms
@@ -71,6 +74,8 @@ while (($#)); do
     --connections) connections=$2; shift ;;
     --threads) threads=$2; shift ;;
     --db-port) db_port=$2; shift ;;
+    --pin) pin=true ;;
+    --no-pin) pin=false ;;
     --db-options) db_options=$2; shift ;;
     --out) out=$2; shift ;;
     --no-build-references) build=no-references ;;
@@ -101,6 +106,17 @@ command -v wrk >/dev/null || missing+=(wrk)
 if ((${#missing[@]})); then
   echo "Installing ${missing[*]}" >&2
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Pinning: the load on the last core, the servers (every process of the architecture) on the others.
+: "${pin:=$( (($(nproc) >= 4)) && echo true || echo false)}"
+server_cpu=() load_cpu=() pinning="none: servers and load share all $(nproc) cores"
+if $pin; then
+  ((($(nproc) >= 2))) || { echo "run.sh: --pin needs at least 2 cores" >&2; exit 2; }
+  command -v taskset >/dev/null || { echo "run.sh: --pin needs taskset (util-linux)" >&2; exit 2; }
+  server_cpu=(taskset -c "0-$(($(nproc) - 2))") load_cpu=(taskset -c "$(($(nproc) - 1))")
+  servers=$( (($(nproc) == 2)) && echo "core 0" || echo "cores 0-$(($(nproc) - 2))")
+  pinning="servers on $servers, load generators on core $(($(nproc) - 1)) (taskset)"
 fi
 
 build_args=(-c Release -v q -nologo)
@@ -207,19 +223,19 @@ start_servers() {
   case $architecture in
     nginx)
       write_nginx_conf "$nginx_dir" "$port"
-      /usr/sbin/nginx -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf" -g 'daemon off;' >"$log" 2>&1 &
+      "${server_cpu[@]}" /usr/sbin/nginx -e "$nginx_dir/error.log" -p "$nginx_dir" -c "$nginx_dir/nginx.conf" -g 'daemon off;' >"$log" 2>&1 &
       server_pids+=($!) ;;
     processes)
       for i in $(seq "$partitions"); do
-        BENCH_STATS_PORT=$((stats_port + i - 1)) "$app" processes "$port" "$partitions" "$h2port" >"$log.$i" 2>&1 &
+        BENCH_STATS_PORT=$((stats_port + i - 1)) "${server_cpu[@]}" "$app" processes "$port" "$partitions" "$h2port" >"$log.$i" 2>&1 &
         server_pids+=($!)
       done ;;
     partitioned-transport|partitioned-dedicated)
       BENCH_STATS_PORT=$stats_port DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 \
-        "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
+        "${server_cpu[@]}" "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
       server_pids+=($!) ;;
     *)
-      BENCH_STATS_PORT=$stats_port "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
+      BENCH_STATS_PORT=$stats_port "${server_cpu[@]}" "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
       server_pids+=($!) ;;
   esac
   for i in $(seq 3000); do
@@ -300,27 +316,27 @@ run_one() {
   local record=(--architecture "$architecture" --scenario "$scenario" --round "$round")
   if [[ $scenario == http2 ]]; then
     local h2_url="http://127.0.0.1:$h2port/plaintext"
-    h2load -t"$threads" -c"$h2_connections" -m"$h2_streams" -D"$warmup" "$h2_url" >/dev/null
+    "${load_cpu[@]}" h2load -t"$threads" -c"$h2_connections" -m"$h2_streams" -D"$warmup" "$h2_url" >/dev/null
     before=$(server_stats "$architecture")
-    h2load -t"$threads" -c"$h2_connections" -m"$h2_streams" -D"$duration" "$h2_url" >"$base.h2load"
+    "${load_cpu[@]}" h2load -t"$threads" -c"$h2_connections" -m"$h2_streams" -D"$duration" "$h2_url" >"$base.h2load"
     after=$(server_stats "$architecture")
     record+=(--h2load "$base.h2load")
   else
-    wrk "${wrk_args[@]}" -d"${warmup}s" "$url" "${wrk_tail[@]}" >/dev/null
+    "${load_cpu[@]}" wrk "${wrk_args[@]}" -d"${warmup}s" "$url" "${wrk_tail[@]}" >/dev/null
     if [[ $scenario == blocking-mix || $scenario == starvation ]]; then
       # The blocking client starts first and outlasts the measured one.
       if [[ $scenario == blocking-mix ]]; then
-        BENCH_BLOCK_PAUSE_MS=$block_pause_ms wrk -t1 -c"$block_connections" -d"$((duration + 1))s" --latency \
+        BENCH_BLOCK_PAUSE_MS=$block_pause_ms "${load_cpu[@]}" wrk -t1 -c"$block_connections" -d"$((duration + 1))s" --latency \
           -s benchmarks/wrk/block.lua "http://127.0.0.1:$port/" >"$base.blocker" &
       else
-        wrk -t1 -c"$starve_connections" -d"$((duration + 1))s" --latency \
+        "${load_cpu[@]}" wrk -t1 -c"$starve_connections" -d"$((duration + 1))s" --latency \
           -s benchmarks/wrk/starve.lua "http://127.0.0.1:$port/" >"$base.blocker" &
       fi
       blocker_pid=$!
       sleep 0.3
     fi
     before=$(server_stats "$architecture")
-    wrk "${wrk_args[@]}" -d"${duration}s" "$url" "${wrk_tail[@]}" >"$base.wrk"
+    "${load_cpu[@]}" wrk "${wrk_args[@]}" -d"${duration}s" "$url" "${wrk_tail[@]}" >"$base.wrk"
     after=$(server_stats "$architecture")
     record+=(--wrk "$base.wrk")
     if [[ -n $blocker_pid ]]; then
@@ -377,7 +393,7 @@ python3 benchmarks/results.py meta "$out/meta.json" \
   partitions="$partitions" rounds="$rounds" duration_s="$duration" warmup_s="$warmup" \
   scenarios="$scenarios" architectures="$architectures" \
   block_connections="$block_connections" block_pause_ms="$block_pause_ms" starve_connections="$starve_connections" raw="$raw" \
-  db_options="$db_options" db_source="${BENCH_DB_SOURCE:-partition}" postgres="$($db_scenarios && "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version || echo 'not used')"
+  pinning="$pinning" db_options="$db_options" db_source="${BENCH_DB_SOURCE:-partition}" postgres="$($db_scenarios && "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres" --version || echo 'not used')"
 python3 benchmarks/results.py report "$runs" "$out" "$out/meta.json"
 dotnet "$charts" "$out/results.json" "$out"
 echo >&2
