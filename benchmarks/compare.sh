@@ -5,7 +5,7 @@
 #
 # Usage: bash benchmarks/compare.sh BASE-REVISION [options]
 #   --rounds R (5)  --duration S (5)  --warmup S (2)  --partitions N (processor count)
-#   --scenarios a,b,...      of plaintext,json,http2 (default plaintext,json)
+#   --scenarios a,b,...      of plaintext,json,keyed,http2 (default plaintext,json)
 #   --architectures a,b,...  of partitioned-single,partitioned-free,partitioned-transport (default all three)
 # Prints one table row per scenario and architecture: medians of base and head as ratios to kestrel, and head / base.
 set -euo pipefail
@@ -51,8 +51,10 @@ measure() { # VERSION ARCHITECTURE SCENARIO -> requests/s
     h2load -c8 -m8 -D"$warmup" "http://127.0.0.1:$((port + 1))/plaintext" >/dev/null
     rps=$(h2load -c8 -m8 -D"$duration" "http://127.0.0.1:$((port + 1))/plaintext" | awk '/^finished in/{gsub(",", "", $4); print $4}')
   else
-    wrk -t1 -c64 -d"${warmup}s" "http://127.0.0.1:$port/$scenario" >/dev/null
-    rps=$(wrk -t1 -c64 -d"${duration}s" "http://127.0.0.1:$port/$scenario" | awk '/Requests\/sec/{print $2}')
+    local script=() path=$scenario
+    [[ $scenario != keyed ]] || { script=(-s benchmarks/wrk/keyed.lua); path=""; }
+    wrk -t1 -c64 "${script[@]}" -d"${warmup}s" "http://127.0.0.1:$port/$path" >/dev/null
+    rps=$(wrk -t1 -c64 "${script[@]}" -d"${duration}s" "http://127.0.0.1:$port/$path" | awk '/Requests\/sec/{print $2}')
   fi
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   echo "$rps"
