@@ -34,6 +34,22 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task PerPartitionIdleResume_ReachesEachPartitionsThread_AndSurvivesARecycle()
+    {
+        var settings = Settings.Partitioned(3, "SingleThreaded");
+        settings["PartitionedHosting:IdleResume"] = "ThreadPool";
+        settings["PartitionedHosting:Partitions:1:IdleResume"] = "Thread";
+        await using var app = await KestrelTestApp.StartAsync(settings, _ => { });
+
+        Assert.Equal([true, false, true], app.Runtime.Partitions.Select(p => p.Current.Thread!.ResumeOnThreadPool));
+
+        await app.Runtime.RecycleAsync(1).WaitAsync(KestrelTestApp.Timeout);
+        await app.Runtime.RecycleAsync(2).WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal([true, false, true], app.Runtime.Partitions.Select(p => p.Current.Thread!.ResumeOnThreadPool));
+        Assert.All(app.Runtime.Partitions.Skip(1), p => Assert.Equal(2, p.Current.Generation));
+    }
+
+    [Fact]
     public async Task PerPartitionMode_MixesModesInOneProcess()
     {
         var settings = Settings.Partitioned(3, "SingleThreaded");
