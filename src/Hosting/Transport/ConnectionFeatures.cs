@@ -10,6 +10,9 @@ namespace PartitionedHosting.Transport;
 /// </summary>
 internal sealed class ConnectionFeatures(object connection, Type[] ownTypes) : IFeatureCollection
 {
+    // Set in place of one of the connection's own features that was set to null: it is gone.
+    private static readonly object s_removed = new();
+
     private KeyValuePair<Type, object>[] _added = new KeyValuePair<Type, object>[8];
     private int _count;
     private int _revision;
@@ -26,7 +29,7 @@ internal sealed class ConnectionFeatures(object connection, Type[] ownTypes) : I
             {
                 if (_added[i].Key == key)
                 {
-                    return _added[i].Value;
+                    return ReferenceEquals(_added[i].Value, s_removed) ? null : _added[i].Value;
                 }
             }
 
@@ -35,6 +38,13 @@ internal sealed class ConnectionFeatures(object connection, Type[] ownTypes) : I
         set
         {
             _revision++;
+
+            // Removing one of the connection's own features masks it.
+            if (value is null && Array.IndexOf(ownTypes, key) >= 0)
+            {
+                value = s_removed;
+            }
+
             for (var i = 0; i < _count; i++)
             {
                 if (_added[i].Key == key)
@@ -75,7 +85,10 @@ internal sealed class ConnectionFeatures(object connection, Type[] ownTypes) : I
     {
         for (var i = 0; i < _count; i++)
         {
-            yield return _added[i];
+            if (!ReferenceEquals(_added[i].Value, s_removed))
+            {
+                yield return _added[i];
+            }
         }
 
         foreach (var type in ownTypes)

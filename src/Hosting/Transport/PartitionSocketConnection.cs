@@ -31,13 +31,14 @@ namespace PartitionedHosting.Transport;
 /// </para>
 /// </remarks>
 internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe,
-    IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature
+    IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature,
+    IMemoryPoolFeature
 {
     private const int MinimumSegmentSize = 4096;
 
     // The features the connection itself implements: answered from it, without an entry per connection.
     private static readonly Type[] s_ownFeatures =
-        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature)];
+        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature), typeof(IMemoryPoolFeature)];
 
     private readonly Socket _socket;
     private readonly Partition _partition;
@@ -80,6 +81,9 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     }
 
     public override string ConnectionId { get; set; }
+
+    /// <summary>The listener's pool, for the server's own buffers of this connection (HTTP/2 frames, TLS), as Kestrel's transport gives.</summary>
+    public System.Buffers.MemoryPool<byte> MemoryPool => _settings.Pool;
 
     public override IFeatureCollection Features { get; }
 

@@ -85,8 +85,10 @@ internal sealed class PartitionFlow(PartitionThread thread, int partitionId, str
 
     private void EnterOffThread()
     {
-        // Only thread-pool threads wait for the turn: an I/O thread running a continuation inline must not block.
-        if (_guarded && System.Threading.Thread.CurrentThread.IsThreadPoolThread && thread.Turn.EnterOtherThread())
+        // Only thread-pool threads wait for the turn: an I/O thread running a continuation inline must not block, and
+        // neither must a stand-in of another partition's thread (IdleResume = ThreadPool), which holds that partition's
+        // turn: the partition's own thread would not wait here either.
+        if (_guarded && System.Threading.Thread.CurrentThread.IsThreadPoolThread && PartitionThread.Current is null && thread.Turn.EnterOtherThread())
         {
             SynchronizationContext.SetSynchronizationContext(thread.Context);
             return;

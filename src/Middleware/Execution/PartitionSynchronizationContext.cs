@@ -21,7 +21,8 @@ internal sealed class PartitionSynchronizationContext(PartitionThread thread) : 
 
         using var done = new ManualResetEventSlim();
         Exception? error = null;
-        thread.Post(_ =>
+        // To the thread itself: a stand-in would be queued behind this blocked thread-pool thread.
+        thread.PostToThread(_ =>
         {
             try
             {

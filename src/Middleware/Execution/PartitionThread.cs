@@ -15,9 +15,10 @@ namespace PartitionedHosting.Execution;
 /// <para>
 /// With <see cref="ResumeOnThreadPool"/>, a continuation posted while the thread sleeps is not a reason to wake it:
 /// one thread-pool work item (queued locally, so the posting thread-pool thread picks it up next, with no context
-/// switch) takes the turn as the thread's stand-in, runs it and what is queued behind it for at most
-/// <see cref="StandInQuantum"/>, and gives the turn back. At most one stand-in is scheduled at a time, so the
-/// partition's work keeps its order; posts meanwhile queue behind it without waking the thread.
+/// switch) takes the turn as the thread's stand-in, runs what is queued for at most <see cref="StandInQuantum"/>, and
+/// gives the turn back. Work always goes through the queue and at most one stand-in is queued or runs at a time, so
+/// the partition's work keeps its order; posts while it runs do not wake the thread, posts while it is only queued do
+/// (a busy thread pool must not hold the partition up).
 /// </para>
 /// </remarks>
 internal sealed class PartitionThread : IDisposable
@@ -31,10 +32,14 @@ internal sealed class PartitionThread : IDisposable
     private readonly Action<Exception> _onUnhandledException;
     private readonly TimeProvider _time;
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private const int NoStandIn = 0, StandInQueued = 1, StandInRunning = 2;
+
     private readonly StandIn _standIn;
     private int _sleeping;
-    // 1 while a stand-in is scheduled or runs: it will run what is queued, so posters do not wake the thread.
-    private int _standInScheduled;
+
+    // Whether a stand-in is queued to the thread pool or runs. While it runs it runs what is queued, so posters do not
+    // wake the thread; while it is only queued it may wait for a busy thread pool, so they do.
+    private int _standInState;
     private volatile bool _stopping;
     private volatile bool _abandoned;
     private volatile bool _ended;
@@ -99,16 +104,13 @@ internal sealed class PartitionThread : IDisposable
     // a recycle): the thread restores that context after every work item.
     public void Start() => _thread.UnsafeStart();
 
-    public void Post(SendOrPostCallback callback, object? state)
-    {
-        var item = new WorkItem(callback, state, WorkKind.SendOrPost);
-        if (ResumeOnThreadPool && TryScheduleStandIn(item))
-        {
-            return;
-        }
+    public void Post(SendOrPostCallback callback, object? state) => Enqueue(new WorkItem(callback, state, WorkKind.SendOrPost), ResumeOnThreadPool);
 
-        Enqueue(item);
-    }
+    /// <summary>
+    /// Posts to the thread itself, never to a stand-in: for a poster that blocks until the work has run
+    /// (<see cref="PartitionSynchronizationContext.Send"/>), whose own thread-pool thread could not run a stand-in.
+    /// </summary>
+    public void PostToThread(SendOrPostCallback callback, object? state) => Enqueue(new WorkItem(callback, state, WorkKind.SendOrPost));
 
     public void Post(IPartitionWorkItem item) => Enqueue(new WorkItem(item, null, WorkKind.WorkItem));
 
@@ -152,7 +154,9 @@ internal sealed class PartitionThread : IDisposable
         }
     }
 
-    private void Enqueue(in WorkItem item)
+    // Every item goes through the queue, whoever runs it (the thread or a stand-in), so the partition's work keeps its
+    // order whichever of them gets the turn first.
+    private void Enqueue(in WorkItem item, bool standIn = false)
     {
         _queue.Enqueue(item);
         Interlocked.MemoryBarrier();
@@ -160,53 +164,56 @@ internal sealed class PartitionThread : IDisposable
         {
             Forward();
         }
-        else if (Volatile.Read(ref _standInScheduled) == 0)
+        else if (standIn && TryScheduleStandIn())
+        {
+            return;
+        }
+        else if (Volatile.Read(ref _standInState) != StandInRunning)
         {
             Wake();
         }
     }
 
     /// <summary>
-    /// Hands <paramref name="item"/> to a stand-in on the thread pool when the thread sleeps with nothing queued and no
-    /// stand-in is scheduled; false when the thread should take it.
+    /// Queues a stand-in to the thread pool, instead of waking the thread, when the thread sleeps and no stand-in is
+    /// queued or runs; false when the thread should be woken.
     /// </summary>
-    private bool TryScheduleStandIn(in WorkItem item)
+    private bool TryScheduleStandIn()
     {
-        if (t_current is not null || Volatile.Read(ref _sleeping) == 0 || !_queue.IsEmpty || _stopping || _abandoned ||
-            Interlocked.CompareExchange(ref _standInScheduled, 1, 0) != 0)
+        if (t_current is not null || Volatile.Read(ref _sleeping) == 0 || _stopping ||
+            Interlocked.CompareExchange(ref _standInState, StandInQueued, NoStandIn) != NoStandIn)
         {
             return false;
         }
 
-        _standIn.Item = item;
+        // Locally: the posting thread-pool thread (which completed the awaited work) picks it up next.
         ThreadPool.UnsafeQueueUserWorkItem(_standIn, preferLocal: true);
         return true;
     }
 
-    /// <summary>On a thread-pool thread: runs the stand-in's item, and what is queued behind it, under the turn.</summary>
-    private void RunStandIn(in WorkItem first)
+    /// <summary>On a thread-pool thread: runs what is queued, under the turn, for at most <see cref="StandInQuantum"/>.</summary>
+    private void RunStandIn()
     {
         if (_stopping || _ended || _abandoned || !Turn.TryEnterStandIn())
         {
-            // The thread woke up in between (or is ending): the item waits for it like any other.
-            Enqueue(first);
+            // The thread woke up in between and holds the turn (or is ending): it runs the queue.
             EndStandIn();
             return;
         }
 
+        Volatile.Write(ref _standInState, StandInRunning);
         var threadContext = ExecutionContext.Capture()!;
         t_current = this;
         SynchronizationContext.SetSynchronizationContext(Context);
         try
         {
             var started = _time.GetTimestamp();
-            var item = first;
-            while (true)
+            while (!_ended && !_abandoned && _queue.TryDequeue(out var item))
             {
                 RunTurn(item);
                 ExecutionContext.Restore(threadContext);
                 SynchronizationContext.SetSynchronizationContext(Context);
-                if (_ended || _abandoned || Turn.IsWanted || _time.GetElapsedTime(started) >= StandInQuantum || !_queue.TryDequeue(out item))
+                if (Turn.IsWanted || _time.GetElapsedTime(started) >= StandInQuantum)
                 {
                     break;
                 }
@@ -221,11 +228,11 @@ internal sealed class PartitionThread : IDisposable
         }
     }
 
-    // A full fence between clearing the flag and looking at the queue: a poster either sees the flag cleared and
+    // A full fence between clearing the state and looking at the queue: a poster either sees the state cleared and
     // wakes the thread, or enqueued before and is seen here.
     private void EndStandIn()
     {
-        Interlocked.Exchange(ref _standInScheduled, 0);
+        Interlocked.Exchange(ref _standInState, NoStandIn);
         if (!_queue.IsEmpty)
         {
             Wake();
@@ -270,8 +277,8 @@ internal sealed class PartitionThread : IDisposable
         {
             while (true)
             {
-                Turn.EnterPartitionThread();
-                while (!_abandoned && _queue.TryDequeue(out var item))
+                var entered = Turn.EnterPartitionThread();
+                while (entered && !_abandoned && _queue.TryDequeue(out var item))
                 {
                     if (Turn.IsWanted)
                     {
@@ -288,7 +295,11 @@ internal sealed class PartitionThread : IDisposable
                     }
                 }
 
-                Turn.ExitPartitionThread();
+                if (entered)
+                {
+                    Turn.ExitPartitionThread();
+                }
+
                 if (_stopping || _abandoned)
                 {
                     return;
@@ -359,16 +370,9 @@ internal sealed class PartitionThread : IDisposable
 
     private readonly record struct WorkItem(object Callback, object? State, WorkKind Kind);
 
-    /// <summary>The thread's one stand-in work item: reused, since at most one is scheduled at a time.</summary>
+    /// <summary>The thread's one stand-in work item: reused, since at most one is queued or runs at a time.</summary>
     private sealed class StandIn(PartitionThread thread) : IThreadPoolWorkItem
     {
-        public WorkItem Item { get; set; }
-
-        public void Execute()
-        {
-            var item = Item;
-            Item = default;
-            thread.RunStandIn(item);
-        }
+        public void Execute() => thread.RunStandIn();
     }
 }

@@ -39,14 +39,12 @@ internal sealed class PartitionTurn(TimeProvider time)
     /// <summary>Whether the calling thread, not being the partition's, holds the turn.</summary>
     public bool IsHeldByCurrentThread => t_held?.Turn == this;
 
-    /// <summary>The partition's thread takes the turn before it runs work; waits while another thread holds it.</summary>
-    public void EnterPartitionThread()
-    {
-        if (Interlocked.CompareExchange(ref _owner, PartitionThread, None) != None)
-        {
-            WaitForThreadTurn();
-        }
-    }
+    /// <summary>
+    /// The partition's thread takes the turn before it runs work; waits while another thread holds it. False when the
+    /// turn is broken and was not taken: the thread then runs nothing and must not give back what it does not hold.
+    /// </summary>
+    public bool EnterPartitionThread() =>
+        Interlocked.CompareExchange(ref _owner, PartitionThread, None) == None || WaitForThreadTurn();
 
     /// <summary>The partition's thread gives the turn up before it sleeps.</summary>
     public void ExitPartitionThread()
@@ -140,12 +138,18 @@ internal sealed class PartitionTurn(TimeProvider time)
             lock (_lock)
             {
                 _waiters++;
-                while (Interlocked.CompareExchange(ref _owner, Other, None) != None)
+                while (true)
                 {
+                    // Broken first: a turn given up with its thread must not be taken over while that thread may run.
                     if (_broken)
                     {
                         _waiters--;
                         return false;
+                    }
+
+                    if (Interlocked.CompareExchange(ref _owner, Other, None) == None)
+                    {
+                        break;
                     }
 
                     Monitor.Wait(_lock);
@@ -192,18 +196,20 @@ internal sealed class PartitionTurn(TimeProvider time)
         }
     }
 
-    private void WaitForThreadTurn()
+    private bool WaitForThreadTurn()
     {
         lock (_lock)
         {
             _threadWaits = true;
-            while (!_grantedToThread && !_broken && Interlocked.CompareExchange(ref _owner, PartitionThread, None) != None)
+            bool taken;
+            while (!(taken = _grantedToThread || Interlocked.CompareExchange(ref _owner, PartitionThread, None) == None) && !_broken)
             {
                 Monitor.Wait(_lock);
             }
 
             _grantedToThread = false;
             _threadWaits = false;
+            return taken;
         }
     }
 

@@ -304,7 +304,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 continue;
             }
 
-            if (pinned.Partition >= options.PartitionCount)
+            if (pinned.Partition < 0 || pinned.Partition >= options.PartitionCount)
             {
                 errors.Add($"Endpoint '{endpoint.DisplayName}' runs on partition {pinned.Partition} (RunOnPartition), which does not exist; allowed: 0 to {options.PartitionCount - 1} ({PartitionedHostingDefaults.SectionName}:PartitionCount = {options.PartitionCount}).");
             }

@@ -42,11 +42,13 @@ public sealed class ConnectionFeaturesTests
         Assert.Same(other, features.Get<IConnectionIdFeature>());
         Assert.Single(features, f => f.Key == typeof(IConnectionIdFeature));
 
+        // Set to null, a feature is gone, the connection's own ones included (as FeatureCollection removes them).
         features.Set<IConnectionIdFeature>(null);
-        Assert.Same(connection, features.Get<IConnectionIdFeature>());
+        Assert.Null(features.Get<IConnectionIdFeature>());
+        Assert.DoesNotContain(features, f => f.Key == typeof(IConnectionIdFeature));
         features[added[0].Type] = null;
         Assert.Null(features[added[0].Type]);
-        // The 11 added ones left, and the connection's own.
-        Assert.Equal(added.Count - 1 + 1, features.Count());
+        // The 11 added ones left; the connection's own is removed.
+        Assert.Equal(added.Count - 1, features.Count());
     }
 }

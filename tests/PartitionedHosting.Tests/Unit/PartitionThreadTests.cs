@@ -192,6 +192,47 @@ public sealed class PartitionThreadTests
     }
 
     [Fact]
+    public async Task ResumeOnThreadPool_KeepsOrder_WhenTheStandInCannotTakeTheTurnAtOnce()
+    {
+        using var thread = new PartitionThread("test", _ => { }) { ResumeOnThreadPool = true };
+        thread.Start();
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            await Task.Delay(20);
+
+            // Someone else holds the turn (a guarded flow): the stand-in for A must not put A behind B.
+            using var holding = new ManualResetEventSlim();
+            using var release = new ManualResetEventSlim();
+            var holder = new Thread(() =>
+            {
+                thread.Turn.EnterOtherThread();
+                holding.Set();
+                release.Wait(s_timeout);
+                thread.Turn.ExitOtherThread();
+            });
+            holder.Start();
+            Assert.True(holding.Wait(s_timeout));
+
+            var order = new ConcurrentQueue<string>();
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await Task.Run(() =>
+            {
+                thread.Post(_ => order.Enqueue("A"), null);
+                thread.Post(_ =>
+                {
+                    order.Enqueue("B");
+                    done.SetResult();
+                }, null);
+            });
+            await Task.Delay(5);
+            release.Set();
+            await done.Task.WaitAsync(s_timeout);
+            Assert.True(holder.Join(s_timeout));
+            Assert.Equal(["A", "B"], order);
+        }
+    }
+
+    [Fact]
     public async Task ResumeOnThreadPool_StoppingTheThread_LosesNoPostedWork()
     {
         var thread = new PartitionThread("test", _ => { }) { ResumeOnThreadPool = true };
