@@ -58,4 +58,7 @@ internal static partial class Log
 
     [LoggerMessage(17, LogLevel.Warning, "Partition {PartitionId}: request code left the single-threaded partition: {CallSite}, in request {RequestPath}, on thread {ThreadId}, outside the partition's turn. Code after ConfigureAwait(false), in Task.Run or in a timer runs in parallel with the partition and must not touch its state or partition-local services: remove ConfigureAwait(false), or move the work back with IPartitionInvoker. Reported once per call site.")]
     public static partial void Escaped(ILogger logger, int partitionId, string callSite, string requestPath, int threadId);
+
+    [LoggerMessage(19, LogLevel.Error, "Connection distribution policy '{Policy}' failed for a new connection, which goes to partition {PartitionId} instead.")]
+    public static partial void DistributionPolicyFailed(ILogger logger, string policy, int partitionId, Exception exception);
 }

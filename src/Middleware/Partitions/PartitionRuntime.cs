@@ -137,17 +137,30 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     /// Picks the partition of a new connection with the configured distribution policy, among the partitions that are
     /// not dedicated, avoiding unavailable ones.
     /// </summary>
+    /// <remarks>
+    /// A policy that throws or returns an index out of range is logged, and the connection goes to the partitions in
+    /// turn: a faulty policy must not stop the server from accepting.
+    /// </remarks>
     public Partition SelectPartition(EndPoint? remoteEndPoint)
     {
         var partitions = _general;
-        var index = _distribution.SelectPartition(new ConnectionDistributionContext(remoteEndPoint, partitions));
-        if ((uint)index >= (uint)partitions.Length)
+        try
         {
-            throw new InvalidOperationException(
-                $"Connection distribution policy '{_distribution.Name}' returned index {index}; valid indexes are 0 to {partitions.Length - 1}.");
-        }
+            var index = _distribution.SelectPartition(new ConnectionDistributionContext(remoteEndPoint, partitions));
+            if ((uint)index >= (uint)partitions.Length)
+            {
+                throw new InvalidOperationException(
+                    $"Connection distribution policy '{_distribution.Name}' returned index {index}; valid indexes are 0 to {partitions.Length - 1}.");
+            }
 
-        return AvailableFrom(partitions[index]);
+            return AvailableFrom(partitions[index]);
+        }
+        catch (Exception ex)
+        {
+            var fallback = partitions[(int)((uint)Interlocked.Increment(ref _spread) % (uint)partitions.Length)];
+            Log.DistributionPolicyFailed(_logger, _distribution.Name, fallback.Id, ex);
+            return AvailableFrom(fallback);
+        }
     }
 
     /// <summary>

@@ -2,6 +2,9 @@ using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using PartitionedHosting.Distribution;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
@@ -11,6 +14,38 @@ namespace PartitionedHosting.Tests.Functional;
 /// <summary>How new connections to real Kestrel spread over partitions, and that a connection keeps its partition.</summary>
 public sealed class ConnectionDistributionTests
 {
+    [Fact]
+    public async Task AFailingDistributionPolicy_IsLogged_AndConnectionsAreStillServed()
+    {
+        var logs = new LogRecorder();
+        var settings = Settings.Partitioned(2, "SingleThreaded", distribution: "Broken");
+        await using var app = await KestrelTestApp.StartAsync(
+            settings,
+            a => a.MapGet("/partition", (IPartitionContext partition) => partition.Id.ToString(CultureInfo.InvariantCulture)),
+            configure: b =>
+            {
+                b.Logging.AddProvider(logs);
+                b.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionDistributionPolicy, BrokenPolicy>());
+            });
+        using var client = app.CreateClient(newConnectionPerRequest: true);
+
+        var served = new HashSet<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            served.Add(await client.GetStringAsync("/partition").WaitAsync(KestrelTestApp.Timeout));
+        }
+
+        Assert.Equal(["0", "1"], served.Order());
+        Assert.Contains(logs.Entries, e => e.EventId.Id == 19 && e.Message.Contains("'Broken'", StringComparison.Ordinal));
+    }
+
+    private sealed class BrokenPolicy : IConnectionDistributionPolicy
+    {
+        public string Name => "Broken";
+
+        public int SelectPartition(ConnectionDistributionContext context) => throw new InvalidOperationException("broken on purpose");
+    }
+
     private static void MapPartition(WebApplication app) =>
         app.MapGet("/partition", (IPartitionContext partition) => partition.Id.ToString(CultureInfo.InvariantCulture));
 
