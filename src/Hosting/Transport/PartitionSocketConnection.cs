@@ -83,7 +83,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     public override string ConnectionId { get; set; }
 
     /// <summary>The listener's pool, for the server's own buffers of this connection (HTTP/2 frames, TLS), as Kestrel's transport gives.</summary>
-    public System.Buffers.MemoryPool<byte> MemoryPool => _settings.Pool;
+    public MemoryPool<byte> MemoryPool => _settings.Pool;
 
     public override IFeatureCollection Features { get; }
 

@@ -75,15 +75,9 @@ internal sealed class PartitionedSocketTransportFactory(
                 }
                 catch (SocketException ex)
                 {
-                    // A connection reset at once: drop this one, keep accepting.
+                    // A connection reset at once: drop this one, keep accepting. (A failing distribution policy does
+                    // not throw here: the runtime logs it and picks a partition in turn.)
                     PartitionedTransportLog.AcceptFailed(settings.Logger, ex.SocketErrorCode);
-                    accepted.Dispose();
-                    continue;
-                }
-                catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
-                {
-                    // A distribution policy that failed: drop this connection, keep accepting.
-                    PartitionedTransportLog.DistributionFailed(settings.Logger, ex);
                     accepted.Dispose();
                     continue;
                 }

@@ -29,7 +29,4 @@ internal static partial class PartitionedTransportLog
 
     [LoggerMessage(7, LogLevel.Debug, "A connection could not be accepted ({SocketError}); accepting the next one.", EventName = "AcceptFailed")]
     public static partial void AcceptFailed(ILogger logger, SocketError socketError);
-
-    [LoggerMessage(8, LogLevel.Error, "The connection distribution failed for a new connection, which was closed.", EventName = "DistributionFailed")]
-    public static partial void DistributionFailed(ILogger logger, Exception exception);
 }

@@ -20,7 +20,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
     public Task InvokeAsync(HttpContext context, RequestDelegate endpoint, IPartitionKeyMetadata key)
     {
-        if (context.Features.Get<IPartitionFeature>()?.Partition is not PartitionInstance current || current.Runtime != runtime || !runtime.IsRunning)
+        if (CurrentInstance(context) is not { } current)
         {
             return endpoint(context);
         }
@@ -41,16 +41,13 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
     }
 
     /// <summary>Runs an endpoint pinned to partition <paramref name="partitionId"/> (<see cref="RunOnPartitionAttribute"/>) there.</summary>
-    public Task InvokeOnPartitionAsync(HttpContext context, RequestDelegate endpoint, int partitionId)
-    {
-        if (context.Features.Get<IPartitionFeature>()?.Partition is not PartitionInstance current || current.Runtime != runtime || !runtime.IsRunning)
-        {
-            return endpoint(context);
-        }
-
+    public Task InvokeOnPartitionAsync(HttpContext context, RequestDelegate endpoint, int partitionId) =>
         // The index was checked against PartitionCount at startup.
-        return RunOn(context, endpoint, current, runtime.Partitions[partitionId]);
-    }
+        CurrentInstance(context) is { } current ? RunOn(context, endpoint, current, runtime.Partitions[partitionId]) : endpoint(context);
+
+    /// <summary>The instance of this runtime serving the request; null outside the partitions (or once they stopped): then the endpoint runs in place.</summary>
+    private PartitionInstance? CurrentInstance(HttpContext context) =>
+        context.Features.Get<IPartitionFeature>()?.Partition is PartitionInstance current && current.Runtime == runtime && runtime.IsRunning ? current : null;
 
     private Task RunOn(HttpContext context, RequestDelegate endpoint, PartitionInstance current, Partition ownerPartition)
     {

@@ -25,6 +25,7 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
         Id = id;
         PartitionCount = partitionCount;
         Mode = mode;
+        PipeScheduler = new Execution.PartitionPipeScheduler(this);
     }
 
     public PartitionRuntime Runtime { get; }
@@ -35,7 +36,7 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     public int Id { get; }
 
     /// <summary>The pipe scheduler of the partition's connections (Partitioned transport): one for all of them.</summary>
-    internal Execution.PartitionPipeScheduler PipeScheduler => field ??= new Execution.PartitionPipeScheduler(this);
+    internal Execution.PartitionPipeScheduler PipeScheduler { get; }
 
     public int PartitionCount { get; }
 

@@ -144,23 +144,27 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     public Partition SelectPartition(EndPoint? remoteEndPoint)
     {
         var partitions = _general;
+        int index;
         try
         {
-            var index = _distribution.SelectPartition(new ConnectionDistributionContext(remoteEndPoint, partitions));
-            if ((uint)index >= (uint)partitions.Length)
-            {
-                throw new InvalidOperationException(
-                    $"Connection distribution policy '{_distribution.Name}' returned index {index}; valid indexes are 0 to {partitions.Length - 1}.");
-            }
-
-            return AvailableFrom(partitions[index]);
+            index = _distribution.SelectPartition(new ConnectionDistributionContext(remoteEndPoint, partitions));
         }
         catch (Exception ex)
         {
-            var fallback = partitions[(int)((uint)Interlocked.Increment(ref _spread) % (uint)partitions.Length)];
-            Log.DistributionPolicyFailed(_logger, _distribution.Name, fallback.Id, ex);
-            return AvailableFrom(fallback);
+            return SelectInTurn(partitions, ex);
         }
+
+        return (uint)index < (uint)partitions.Length
+            ? AvailableFrom(partitions[index])
+            : SelectInTurn(partitions, new InvalidOperationException(
+                $"Connection distribution policy '{_distribution.Name}' returned index {index}; valid indexes are 0 to {partitions.Length - 1}."));
+    }
+
+    private Partition SelectInTurn(Partition[] partitions, Exception policyFailure)
+    {
+        var partition = partitions[(int)((uint)Interlocked.Increment(ref _spread) % (uint)partitions.Length)];
+        Log.DistributionPolicyFailed(_logger, _distribution.Name, partition.Id, policyFailure);
+        return AvailableFrom(partition);
     }
 
     /// <summary>

@@ -131,6 +131,16 @@ public sealed class DedicatedPartitionTests
     }
 
     [Fact]
+    public async Task AnEndpointBothPinnedAndKeyed_StopsTheHostAtStartup_NamingIt()
+    {
+        await using var app = KestrelTestApp.Build(BlockingSetup(), a => a.MapGet("/carts/{id}", (string id) => id).WithPartitionKey("id").RunOnPartition(2));
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().WaitAsync(KestrelTestApp.Timeout));
+
+        Assert.Contains("Endpoint 'HTTP: GET /carts/{id}' runs on partition 2 (RunOnPartition) and is keyed (Route 'id') as well; allowed: one of the two.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EveryPartitionDedicated_FailsValidation_NamingTheKey()
     {
         var settings = Settings.Partitioned(2, "FreeThreaded");

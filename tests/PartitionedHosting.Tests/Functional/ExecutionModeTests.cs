@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
@@ -209,6 +210,10 @@ public sealed class ExecutionModeTests
         var settings = Settings.Partitioned(2, "SingleThreaded");
         settings["PartitionedHosting:IdleResume"] = idleResume;
 
+        // The escape detector is on (Development): a stand-in runs as the partition, so it reports nothing.
+        settings["PartitionedHosting:DetectEscapes"] = "true";
+        var logs = new LogRecorder();
+
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a => a.MapPost("/io", async (HttpContext context, SegmentRecorder recorder, UnsynchronizedCounter counter) =>
@@ -219,14 +224,19 @@ public sealed class ExecutionModeTests
                 // finished by another thread (a driver's I/O completion), and the request body from the socket.
                 await Task.Delay(1);
                 recorder.Segment("timer");
-                await Task.Run(() => Thread.SpinWait(100));
+                // Completed by a thread-pool thread that carries none of the request's flow, as a driver's I/O does
+                // (a Task.Run delegate would itself be application code off the partition, which the detector reports).
+                var completed = new TaskCompletionSource();
+                ThreadPool.UnsafeQueueUserWorkItem(static c => c.SetResult(), completed, preferLocal: false);
+                await completed.Task;
                 recorder.Segment("thread pool");
                 var body = await new StreamReader(context.Request.Body).ReadToEndAsync();
                 recorder.Segment("body");
                 counter.Value++;
                 return body.Length;
             }),
-            partition => partition.Services.AddSingleton<SegmentRecorder>().AddSingleton<UnsynchronizedCounter>());
+            partition => partition.Services.AddSingleton<SegmentRecorder>().AddSingleton<UnsynchronizedCounter>(),
+            configure: b => b.Logging.AddProvider(logs));
 
         const int Clients = 16, RequestsPerClient = 25;
         var clients = Enumerable.Range(0, Clients).Select(_ => app.CreateClient()).ToList();
@@ -247,6 +257,7 @@ public sealed class ExecutionModeTests
         }
 
         var partitions = app.Runtime.Partitions.Select(p => p.Current.Services).ToList();
+        Assert.DoesNotContain(logs.Entries, e => e.Category == typeof(PartitionedHosting.Diagnostics.PartitionEscapeDetector).FullName);
         SeamLayouts.AssertHeld(app, $"IdleResume {idleResume}", onThread: idleResume == "Thread");
         Assert.Equal(Clients * RequestsPerClient, partitions.Sum(s => s.GetRequiredService<UnsynchronizedCounter>().Value));
         if (idleResume == "ThreadPool")
