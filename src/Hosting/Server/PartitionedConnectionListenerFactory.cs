@@ -29,8 +29,6 @@ internal sealed class PartitionedConnectionListenerFactory(
 
     private sealed class Listener(IConnectionListener inner, PartitionRuntime runtime) : IConnectionListener
     {
-        private static readonly Action<object?> s_onClosed = static partition => ((Partition)partition!).OnConnectionClosed();
-
         public EndPoint EndPoint => inner.EndPoint;
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
@@ -40,8 +38,7 @@ internal sealed class PartitionedConnectionListenerFactory(
             {
                 var partition = runtime.SelectPartition(connection.RemoteEndPoint);
                 connection.Features.Set<IPartitionFeature>(partition);
-                partition.OnConnectionOpened();
-                connection.ConnectionClosed.UnsafeRegister(s_onClosed, partition);
+                partition.OnConnectionOpened(connection);
             }
 
             return connection;

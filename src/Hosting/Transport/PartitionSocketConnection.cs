@@ -41,7 +41,6 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature), typeof(IMemoryPoolFeature)];
 
     private readonly Socket _socket;
-    private readonly Partition _partition;
     private readonly PartitionSocketConnectionSettings _settings;
     private readonly int _minimumSegmentSize;
     private List<ArraySegment<byte>>? _gathered;
@@ -57,7 +56,6 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     public PartitionSocketConnection(Socket socket, Partition partition, string connectionId, PartitionSocketConnectionSettings settings)
     {
         _socket = socket;
-        _partition = partition;
         _settings = settings;
         _minimumSegmentSize = Math.Min(MinimumSegmentSize, settings.Pool.MaxBufferSize);
         ConnectionId = connectionId;
@@ -144,9 +142,8 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         await _loopsEnded.Task.ConfigureAwait(false);
         _socket.Dispose();
 
-        // _closed is not disposed: its cancellation is queued to the thread pool and may run after this point; a
-        // token source without a timer holds nothing that needs disposing.
-        _partition.OnConnectionClosed();
+        // _closed is not disposed: its cancellation (which also counts the connection out of its partition) is queued
+        // to the thread pool and may run after this point; a token source without a timer holds nothing to dispose.
     }
 
     private async Task ReceiveAsync()

@@ -82,9 +82,9 @@ internal sealed class PartitionedSocketTransportFactory(
                     continue;
                 }
 
-                partition.OnConnectionOpened();
                 var id = Interlocked.Increment(ref s_connections).ToString("X12", CultureInfo.InvariantCulture);
                 var connection = new PartitionSocketConnection(accepted, partition, $"P{partition.Id}-{id}", settings);
+                partition.OnConnectionOpened(connection);
                 connection.Start();
                 return connection;
             }

@@ -5,6 +5,7 @@ using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Dispatch;
 using PartitionedHosting.Execution;
+using PartitionedHosting.KeyMap;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Affinity;
@@ -37,7 +38,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             };
         }
 
-        return RunOn(context, endpoint, current, runtime.GetOwner(result.Key));
+        return RunKeyed(context, endpoint, current, PartitionKeySlots.GetSlot(result.Key));
     }
 
     /// <summary>Runs an endpoint pinned to partition <paramref name="partitionId"/> (<see cref="RunOnPartitionAttribute"/>) there.</summary>
@@ -48,6 +49,78 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
     /// <summary>The instance of this runtime serving the request; null outside the partitions (or once they stopped): then the endpoint runs in place.</summary>
     private PartitionInstance? CurrentInstance(HttpContext context) =>
         context.Features.Get<IPartitionFeature>()?.Partition is PartitionInstance current && current.Runtime == runtime && runtime.IsRunning ? current : null;
+
+    /// <summary>
+    /// Runs a keyed endpoint on the owner of <paramref name="slot"/>, counted in the slot until it ends, so that the
+    /// slot cannot move under it; while the slot moves, waits for the move first.
+    /// </summary>
+    private Task RunKeyed(HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot)
+    {
+        var slots = runtime.Slots;
+        if (slots.TryEnter(slot, out var move) is not { } owner)
+        {
+            return WaitForSlotAsync(context, endpoint, current, slot, move!);
+        }
+
+        Task run;
+        try
+        {
+            run = RunOn(context, endpoint, current, owner);
+        }
+        catch
+        {
+            slots.Exit(slot);
+            throw;
+        }
+
+        if (run.IsCompleted)
+        {
+            slots.Exit(slot);
+            return run;
+        }
+
+        return ExitWhenDoneAsync(run, slots, slot);
+    }
+
+    private static async Task ExitWhenDoneAsync(Task run, SlotTable slots, int slot)
+    {
+        try
+        {
+            await run.ConfigureAwait(false);
+        }
+        finally
+        {
+            slots.Exit(slot);
+        }
+    }
+
+    /// <summary>
+    /// Waits for the slot's move to end, then runs the endpoint on the new owner. The wait ends on the new owner (on
+    /// its thread, when single-threaded), one waiting request after the other in arrival order, so they start there in
+    /// that order; the request then returns to where it was. A move that takes longer than <c>HandoffTimeout</c>
+    /// answers 503.
+    /// </summary>
+    private async Task WaitForSlotAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot, SlotMove move)
+    {
+        var resumeOn = SynchronizationContext.Current;
+        try
+        {
+            if (await move.WaitAsync().ConfigureAwait(false))
+            {
+                await RunKeyed(context, endpoint, current, slot).ConfigureAwait(false);
+            }
+            else
+            {
+                Log.HandoffTimedOut(logger, slot, move.From.Id, move.To.Id);
+                runtime.Metrics.RequestRejected(move.To.Id, RejectionReasons.HandoffTimeout);
+                await PartitionResponses.ServiceUnavailable(context).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await new ResumeOn(resumeOn);
+        }
+    }
 
     private Task RunOn(HttpContext context, RequestDelegate endpoint, PartitionInstance current, Partition ownerPartition)
     {

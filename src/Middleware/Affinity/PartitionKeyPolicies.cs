@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using PartitionedHosting.Distribution;
 
@@ -7,14 +8,14 @@ namespace PartitionedHosting.Affinity;
 public static class PartitionKeyPolicies
 {
     /// <summary>
-    /// FNV-1a of the key's UTF-16 code units, mapped by jump consistent hashing: even spread, and only 1/n of the
-    /// keys move when the count grows to n. The default.
+    /// Jump consistent hashing of the slot: even spread, and when the count grows to n only 1/n of the slots move
+    /// (when it shrinks, only the removed partitions' slots). The default.
     /// </summary>
     public static string JumpHash => nameof(JumpHash);
 
     /// <summary>
-    /// Rendezvous (highest random weight) hashing: the partition whose hash with the key is highest wins. Even
-    /// spread and minimal movement when partitions are added or removed anywhere; costs one hash per partition.
+    /// Rendezvous (highest random weight) hashing of the slot: the partition whose hash with the slot is highest wins.
+    /// Even spread and minimal movement; costs one hash per partition and slot when the map is laid out.
     /// </summary>
     public static string Rendezvous => nameof(Rendezvous);
 }
@@ -23,24 +24,28 @@ internal sealed class JumpHashKeyPolicy : IPartitionKeyPolicy
 {
     public string Name => PartitionKeyPolicies.JumpHash;
 
-    public int GetPartition(ReadOnlySpan<char> key, int partitionCount) =>
-        StableHash.JumpConsistentHash(StableHash.Fnv1a64(MemoryMarshal.AsBytes(key)), partitionCount);
+    public int GetPartition(int slot, int partitionCount)
+    {
+        Span<byte> bytes = stackalloc byte[sizeof(int)];
+        BinaryPrimitives.WriteInt32LittleEndian(bytes, slot);
+        return StableHash.JumpConsistentHash(StableHash.Fnv1a64(bytes), partitionCount);
+    }
 }
 
 internal sealed class RendezvousKeyPolicy : IPartitionKeyPolicy
 {
     public string Name => PartitionKeyPolicies.Rendezvous;
 
-    public int GetPartition(ReadOnlySpan<char> key, int partitionCount)
+    public int GetPartition(int slot, int partitionCount)
     {
-        var keyHash = StableHash.Fnv1a64(MemoryMarshal.AsBytes(key));
+        var keyHash = (ulong)slot;
         var best = 0;
         var bestWeight = 0UL;
         Span<ulong> pair = stackalloc ulong[2];
         for (var partition = 0; partition < partitionCount; partition++)
         {
-            pair[0] = keyHash;
-            pair[1] = (ulong)partition;
+            pair[0] = BitConverter.IsLittleEndian ? keyHash : BinaryPrimitives.ReverseEndianness(keyHash);
+            pair[1] = BitConverter.IsLittleEndian ? (ulong)partition : BinaryPrimitives.ReverseEndianness((ulong)partition);
             var weight = StableHash.Fnv1a64(MemoryMarshal.AsBytes(pair));
             if (partition == 0 || weight > bestWeight)
             {

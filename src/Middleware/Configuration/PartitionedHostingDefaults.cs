@@ -27,6 +27,8 @@ internal static class PartitionedHostingDefaults
 
     public static readonly TimeSpan RecycleDrainTimeout = TimeSpan.FromSeconds(30);
 
+    public static readonly TimeSpan HandoffTimeout = TimeSpan.FromSeconds(10);
+
     public static readonly TimeSpan CrashLoopWindow = TimeSpan.FromMinutes(1);
 
     public static int PartitionCount => Environment.ProcessorCount;

@@ -139,6 +139,14 @@ public sealed class PartitionedHostingOptions
     public TimeSpan RecycleDrainTimeout { get; set; } = PartitionedHostingDefaults.RecycleDrainTimeout;
 
     /// <summary>
+    /// How long a key-map change (a resize, a slot moved by hand) may keep the requests of a moving slot waiting: its
+    /// in-flight requests' end, the state handoff and the switch to the new owner. Requests still waiting then get 503
+    /// with <c>Retry-After</c>; a move whose old requests have not ended by then goes on without them.
+    /// </summary>
+    /// <remarks>Defaults to 10 seconds.</remarks>
+    public TimeSpan HandoffTimeout { get; set; } = PartitionedHostingDefaults.HandoffTimeout;
+
+    /// <summary>
     /// How many faults (exceptions escaping work posted to a partition or its lifecycle hooks) within
     /// <see cref="CrashLoopWindow"/> stop the replacing: the partition is then marked unhealthy.
     /// </summary>

@@ -18,7 +18,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
     private const string Section = PartitionedHostingDefaults.SectionName;
     private const string KnownSettings =
         "PartitionCount, Mode, IdleResume, Transport, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
-        "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, " +
+        "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, HandoffTimeout, " +
         "CrashLoopMaxFailures, CrashLoopWindow, DetectEscapes, Partitions";
 
     public void Configure(PartitionedHostingOptions options)
@@ -90,6 +90,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     break;
                 case "RECYCLEDRAINTIMEOUT":
                     options.RecycleDrainTimeout = ReadDuration(child, key, options.BindingErrors) ?? options.RecycleDrainTimeout;
+                    break;
+                case "HANDOFFTIMEOUT":
+                    options.HandoffTimeout = ReadDuration(child, key, options.BindingErrors) ?? options.HandoffTimeout;
                     break;
                 case "CRASHLOOPMAXFAILURES":
                     options.CrashLoopMaxFailures = ReadInt(child, key, options.BindingErrors, "an integer of 1 or more") ?? options.CrashLoopMaxFailures;

@@ -61,6 +61,7 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
         RequirePositive(errors, "ReplaceStalledAfter", options.ReplaceStalledAfter);
         RequirePositive(errors, "RecycleAfter", options.RecycleAfter);
         RequirePositive(errors, "RecycleDrainTimeout", options.RecycleDrainTimeout);
+        RequirePositive(errors, "HandoffTimeout", options.HandoffTimeout);
         RequirePositive(errors, "CrashLoopWindow", options.CrashLoopWindow);
         RequireAtLeastOne(errors, "RecycleAfterRequests", options.RecycleAfterRequests);
         RequireAtLeastOne(errors, "MaxConcurrentRecycles", options.MaxConcurrentRecycles);

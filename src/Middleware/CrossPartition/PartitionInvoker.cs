@@ -31,7 +31,58 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(work);
         _ = Running;
-        return Invoke(runtime.GetOwner(key), work, cancellationToken);
+        return InvokeForSlot(KeyMap.PartitionKeySlots.GetSlot(key), work, cancellationToken);
+    }
+
+    /// <summary>Runs the call on the slot's owner, counted in the slot until it ends; while the slot moves, after the move.</summary>
+    private Task<T> InvokeForSlot<T>(int slot, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        var slots = runtime.Slots;
+        if (slots.TryEnter(slot, out var move) is not { } owner)
+        {
+            return AfterMoveAsync(move!, slot, work, cancellationToken);
+        }
+
+        Task<T> call;
+        try
+        {
+            call = Invoke(owner, work, cancellationToken);
+        }
+        catch
+        {
+            slots.Exit(slot);
+            throw;
+        }
+
+        if (call.IsCompleted)
+        {
+            slots.Exit(slot);
+            return call;
+        }
+
+        return ExitWhenDoneAsync(call, slots, slot);
+    }
+
+    private async Task<T> AfterMoveAsync<T>(KeyMap.SlotMove move, int slot, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (!await move.WaitAsync().WaitAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new PartitionUnavailableException(move.To.Id, move.To.State, queueFull: false);
+        }
+
+        return await InvokeForSlot(slot, work, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<T> ExitWhenDoneAsync<T>(Task<T> call, KeyMap.SlotTable slots, int slot)
+    {
+        try
+        {
+            return await call.ConfigureAwait(false);
+        }
+        finally
+        {
+            slots.Exit(slot);
+        }
     }
 
     public Task<T[]> InvokeAllAsync<T>(Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)

@@ -61,4 +61,25 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Error, "Connection distribution policy '{Policy}' failed for a new connection, which goes to partition {PartitionId} instead.")]
     public static partial void DistributionPolicyFailed(ILogger logger, string policy, int partitionId, Exception exception);
+
+    [LoggerMessage(20, LogLevel.Information, "The partition count changed in configuration: resizing from {From} to {To} partitions.")]
+    public static partial void ResizeRequested(ILogger logger, int from, int to);
+
+    [LoggerMessage(21, LogLevel.Error, "Resizing to {PartitionCount} partitions failed.")]
+    public static partial void ResizeFailed(ILogger logger, int partitionCount, Exception exception);
+
+    [LoggerMessage(22, LogLevel.Information, "Resized from {From} to {To} partitions: {Slots} slots moved in {ElapsedMs:F1} ms.")]
+    public static partial void Resized(ILogger logger, int from, int to, int slots, double elapsedMs);
+
+    [LoggerMessage(23, LogLevel.Warning, "Moving {Slots} slots from partition {From} to partition {To}: {InFlight} of their requests were still running after {Timeout}; the move goes on without them, and what they change after the handoff is not handed over.")]
+    public static partial void HandoffDrainTimedOut(ILogger logger, int from, int to, int slots, int inFlight, TimeSpan timeout);
+
+    [LoggerMessage(24, LogLevel.Error, "Moving {Slots} slots from partition {From} to partition {To}: the state handoff failed; they stay on partition {From}.")]
+    public static partial void HandoffFailed(ILogger logger, int from, int to, int slots, Exception exception);
+
+    [LoggerMessage(25, LogLevel.Information, "Partition {PartitionId} removed by a resize: {Connections} connections asked to close, {ActiveRequests} requests draining.")]
+    public static partial void PartitionRemoved(ILogger logger, int partitionId, int connections, int activeRequests);
+
+    [LoggerMessage(26, LogLevel.Warning, "A request for slot {Slot} waited longer than HandoffTimeout for the slot to move from partition {From} to partition {To}: answered 503.")]
+    public static partial void HandoffTimedOut(ILogger logger, int slot, int from, int to);
 }

@@ -10,11 +10,12 @@ namespace PartitionedHosting.Diagnostics;
 /// </summary>
 /// <remarks>
 /// Instruments: <c>partitionedhosting.requests</c> (admitted), <c>partitionedhosting.rejections</c> (tag
-/// <c>reason</c>: <c>queue_full</c>, <c>queue_wait</c>, <c>unavailable</c>, <c>stopped</c>),
+/// <c>reason</c>: <c>queue_full</c>, <c>queue_wait</c>, <c>unavailable</c>, <c>stopped</c>, <c>handoff_timeout</c>),
 /// <c>partitionedhosting.active_requests</c>, <c>partitionedhosting.queue_length</c>,
 /// <c>partitionedhosting.connections</c>, <c>partitionedhosting.queue_wait</c> (seconds),
 /// <c>partitionedhosting.turn_duration</c> (seconds, single-threaded partitions: one synchronous segment),
-/// <c>partitionedhosting.recycles</c> (tag <c>cause</c>).
+/// <c>partitionedhosting.recycles</c> (tag <c>cause</c>), <c>partitionedhosting.slots_moved</c> (key-map slots handed
+/// over, by new owner).
 /// </remarks>
 public static class PartitionedHostingMetrics
 {
@@ -29,6 +30,7 @@ internal sealed class PartitionMetrics
     private readonly Counter<long> _requests;
     private readonly Counter<long> _rejections;
     private readonly Counter<long> _recycles;
+    private readonly Counter<long> _slotsMoved;
     private readonly Histogram<double> _queueWait;
     private readonly Histogram<double> _turnDuration;
     private object[] _ids = [];
@@ -40,6 +42,7 @@ internal sealed class PartitionMetrics
         _requests = meter.CreateCounter<long>("partitionedhosting.requests", "{request}", "Requests admitted by a partition.");
         _rejections = meter.CreateCounter<long>("partitionedhosting.rejections", "{request}", "Requests a partition answered with 503 instead of running them.");
         _recycles = meter.CreateCounter<long>("partitionedhosting.recycles", "{recycle}", "Partition recycles, by cause.");
+        _slotsMoved = meter.CreateCounter<long>("partitionedhosting.slots_moved", "{slot}", "Key-map slots handed over to a partition, by their new owner.");
         _queueWait = meter.CreateHistogram<double>("partitionedhosting.queue_wait", "s", "Time a request waited for its partition's thread.");
         _turnDuration = meter.CreateHistogram<double>("partitionedhosting.turn_duration", "s", "Duration of one synchronous segment on a partition's thread.");
         meter.CreateObservableUpDownCounter("partitionedhosting.active_requests", () => Observe(static p => p.ActiveRequests), "{request}", "Requests admitted and not finished.");
@@ -83,6 +86,9 @@ internal sealed class PartitionMetrics
     public void Recycled(int partitionId, RecycleCause cause) =>
         _recycles.Add(1, new KeyValuePair<string, object?>(PartitionTag, _ids[partitionId]), new KeyValuePair<string, object?>("cause", cause.ToString()));
 
+    public void SlotsMoved(int partitionId, int slots) =>
+        _slotsMoved.Add(slots, new KeyValuePair<string, object?>(PartitionTag, _ids[partitionId]));
+
     private IEnumerable<Measurement<int>> Observe(Func<Partition, int> value)
     {
         foreach (var partition in _partitions())
@@ -99,4 +105,5 @@ internal static class RejectionReasons
     public const string QueueWait = "queue_wait";
     public const string Unavailable = "unavailable";
     public const string Stopped = "stopped";
+    public const string HandoffTimeout = "handoff_timeout";
 }

@@ -16,16 +16,18 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     private int _activeConnections;
     private volatile bool _stalled;
     private volatile bool _unhealthy;
+    private volatile bool _removed;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Microsoft.AspNetCore.Connections.ConnectionContext, byte> _connections = new();
     private int _recycling;
     private int _recycles;
 
-    public Partition(PartitionRuntime runtime, int id, int partitionCount, ExecutionMode mode)
+    public Partition(PartitionRuntime runtime, int id, ExecutionMode mode)
     {
         Runtime = runtime;
         Id = id;
-        PartitionCount = partitionCount;
         Mode = mode;
         PipeScheduler = new Execution.PartitionPipeScheduler(this);
+        OwnedSlots = new KeyMap.SlotOwner(this);
     }
 
     public PartitionRuntime Runtime { get; }
@@ -38,7 +40,11 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     /// <summary>The pipe scheduler of the partition's connections (Partitioned transport): one for all of them.</summary>
     internal Execution.PartitionPipeScheduler PipeScheduler { get; }
 
-    public int PartitionCount { get; }
+    /// <summary>The number of partitions now (a resize changes it).</summary>
+    public int PartitionCount => Runtime.Partitions.Count;
+
+    /// <summary>The state of a slot this partition owns, shared by all of them.</summary>
+    internal KeyMap.SlotOwner OwnedSlots { get; }
 
     public ExecutionMode Mode { get; }
 
@@ -64,10 +70,17 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     public int QueueLength => Current.QueueLength;
 
     /// <summary>Whether new connections and unkeyed requests may be sent here.</summary>
-    public bool IsAvailable => !_stalled && !_unhealthy;
+    public bool IsAvailable => !_stalled && !_unhealthy && !_removed;
+
+    /// <summary>Removed by a resize: it takes no new connection nor request, and its connections are asked to close.</summary>
+    public bool IsRemoved
+    {
+        get => _removed;
+        set => _removed = value;
+    }
 
     public PartitionState State =>
-        !Runtime.IsRunning ? PartitionState.Stopped
+        !Runtime.IsRunning || _removed ? PartitionState.Stopped
         : _unhealthy ? PartitionState.Unhealthy
         : _stalled ? PartitionState.Stalled
         : Volatile.Read(ref _recycling) > 0 ? PartitionState.Recycling
@@ -96,9 +109,52 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
 
     IPartitionContext IPartitionFeature.Partition => Current;
 
-    public void OnConnectionOpened() => Interlocked.Increment(ref _activeConnections);
+    /// <summary>Counts a connection assigned to the partition in, until it closes; a partition removed by a resize asks it to close.</summary>
+    public void OnConnectionOpened(Microsoft.AspNetCore.Connections.ConnectionContext connection)
+    {
+        Interlocked.Increment(ref _activeConnections);
+        _connections[connection] = 0;
+        connection.ConnectionClosed.UnsafeRegister(
+            static s =>
+            {
+                var (partition, connection) = ((Partition, Microsoft.AspNetCore.Connections.ConnectionContext))s!;
+                partition._connections.TryRemove(connection, out _);
+                Interlocked.Decrement(ref partition._activeConnections);
+            },
+            (this, connection));
+        if (_removed)
+        {
+            RequestClose(connection);
+        }
+    }
 
-    public void OnConnectionClosed() => Interlocked.Decrement(ref _activeConnections);
+    /// <summary>
+    /// Asks every connection of the partition to close once its current requests are done (Kestrel's graceful close:
+    /// <c>Connection: close</c> on HTTP/1.1, GOAWAY on HTTP/2); returns how many were asked.
+    /// </summary>
+    public int CloseConnections()
+    {
+        var count = 0;
+        foreach (var connection in _connections.Keys)
+        {
+            RequestClose(connection);
+            count++;
+        }
+
+        return count;
+    }
+
+    /// <summary>Aborts the connections still open (they did not close in time).</summary>
+    public void AbortConnections()
+    {
+        foreach (var connection in _connections.Keys)
+        {
+            connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("The partition serving the connection was removed."));
+        }
+    }
+
+    private static void RequestClose(Microsoft.AspNetCore.Connections.ConnectionContext connection) =>
+        connection.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionLifetimeNotificationFeature>()?.RequestClose();
 
     public void OnRecycleStarted() => Interlocked.Increment(ref _recycling);
 

@@ -11,6 +11,7 @@ using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Distribution;
 using PartitionedHosting.Execution;
+using PartitionedHosting.KeyMap;
 
 namespace PartitionedHosting.Partitions;
 
@@ -23,7 +24,7 @@ namespace PartitionedHosting.Partitions;
 /// Start and stop are idempotent, because both the partitioned server and the host's lifecycle (which is all there is
 /// under <c>TestServer</c>) call them: whichever comes first does the work, the other waits for the same result.
 /// </remarks>
-internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
+internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDisposable
 {
     // Disposal steps of a partition have this long when no shutdown deadline bounds them (a recycle's old instance).
     private static readonly TimeSpan s_disposeTimeout = TimeSpan.FromSeconds(5);
@@ -36,6 +37,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     private static readonly TimeSpan s_abortGrace = TimeSpan.FromSeconds(2);
 
     private readonly IOptions<PartitionedHostingOptions> _optionsAccessor;
+    private readonly IOptionsMonitor<PartitionedHostingOptions> _optionsMonitor;
     private readonly PartitionServiceRegistry _registry;
     private readonly ConnectionDistributionPolicyRegistry _policies;
     private readonly PartitionKeyPolicyRegistry _keyPolicies;
@@ -52,10 +54,11 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
     private readonly ConcurrentDictionary<PartitionInstance, byte> _instances = new();
     private PartitionedHostingOptions _options = null!;
     private System.Collections.Frozen.FrozenDictionary<Type, bool> _localServices = null!;
-    private Partition[] _partitions = [];
+    // Replaced whole by a resize: readers take the array once.
+    private volatile Partition[] _partitions = [];
 
     // The partitions that take connections and own keys: all but the dedicated ones (the same array when there are none).
-    private Partition[] _general = [];
+    private volatile Partition[] _general = [];
     private IConnectionDistributionPolicy _distribution = null!;
     private IPartitionKeyPolicy _keyPolicy = null!;
     private SemaphoreSlim _recycleSlots = null!;
@@ -68,6 +71,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
     public PartitionRuntime(
         IOptions<PartitionedHostingOptions> options,
+        IOptionsMonitor<PartitionedHostingOptions> optionsMonitor,
         PartitionServiceRegistry registry,
         ConnectionDistributionPolicyRegistry policies,
         PartitionKeyPolicyRegistry keyPolicies,
@@ -78,6 +82,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         ILogger<PartitionRuntime> logger)
     {
         _optionsAccessor = options;
+        _optionsMonitor = optionsMonitor;
         _registry = registry;
         _policies = policies;
         _keyPolicies = keyPolicies;
@@ -203,19 +208,8 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         return partition;
     }
 
-    /// <summary>The partition that owns <paramref name="key"/>, by the configured key policy, among those that are not dedicated.</summary>
-    public Partition GetOwner(ReadOnlySpan<char> key)
-    {
-        var partitions = _general;
-        var index = _keyPolicy.GetPartition(key, partitions.Length);
-        if ((uint)index >= (uint)partitions.Length)
-        {
-            throw new InvalidOperationException(
-                $"Partition key policy '{_keyPolicy.Name}' returned partition {index}; valid partitions are 0 to {partitions.Length - 1}.");
-        }
-
-        return partitions[index];
-    }
+    /// <summary>The partition that owns <paramref name="key"/> now, by the key map (the old owner while its slot moves).</summary>
+    public Partition GetOwner(ReadOnlySpan<char> key) => _slots.GetOwner(PartitionKeySlots.GetSlot(key));
 
     /// <summary>
     /// Begins the log scope of code running in <paramref name="instance"/> (scopes are shared by every logger), unless
@@ -321,6 +315,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
                 continue;
             }
 
+            PinPartition(pinned.Partition);
             if (pinned.Partition < 0 || pinned.Partition >= options.PartitionCount)
             {
                 errors.Add($"Endpoint '{endpoint.DisplayName}' runs on partition {pinned.Partition} (RunOnPartition), which does not exist; allowed: 0 to {options.PartitionCount - 1} ({PartitionedHostingDefaults.SectionName}:PartitionCount = {options.PartitionCount}).");
@@ -371,13 +366,15 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         var partitions = new Partition[options.PartitionCount];
         for (var id = 0; id < partitions.Length; id++)
         {
-            partitions[id] = new Partition(this, id, partitions.Length, options.GetMode(id));
-            partitions[id].Current = CreateInstance(partitions[id], generation: 1);
+            partitions[id] = new Partition(this, id, options.GetMode(id));
+            partitions[id].Current = CreateInstance(partitions[id], generation: 1, options);
         }
 
         _partitions = partitions;
-        _general = partitions.Any(p => options.IsDedicated(p.Id)) ? [.. partitions.Where(p => !options.IsDedicated(p.Id))] : partitions;
-        Metrics.Attach(() => _partitions, partitions.Length);
+        var general = _general = GeneralPartitions(partitions, options);
+        var layout = Layout(general);
+        _slots.Initialize(slot => layout[slot]);
+        Metrics.Attach(() => _partitions, PartitionedHostingDefaults.MaxPartitionCount);
         _running = true;
 
         await Task.WhenAll(partitions.Select(p => RunStartedHooksAsync(p.Current))).ConfigureAwait(false);
@@ -387,11 +384,12 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
         var singleThreaded = partitions.Count(p => p.Mode == ExecutionMode.SingleThreaded);
         Log.PartitionsStarted(_logger, partitions.Length, singleThreaded, partitions.Length - singleThreaded, _distribution.Name);
+        WatchPartitionCount();
     }
 
-    private PartitionInstance CreateInstance(Partition partition, int generation)
+    private PartitionInstance CreateInstance(Partition partition, int generation, PartitionedHostingOptions? options = null)
     {
-        var instance = new PartitionInstance(partition, generation, _options, Random);
+        var instance = new PartitionInstance(partition, generation, options ?? _options, Random);
         instance.Container = new PartitionContainer(instance, _registry.Descriptors, _localServices, _services);
         _instances[instance] = 0;
         if (instance.Thread is { } thread)
@@ -729,6 +727,7 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
         // No recycle starts any more; waits of recycles and started hooks end, and so do the drains of retiring
         // instances: the drain below covers them.
         _stopRequested = true;
+        _reloadRegistration?.Dispose();
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_watchdog is not null)
         {
@@ -743,6 +742,10 @@ internal sealed class PartitionRuntime : IPartitionManager, IAsyncDisposable
 
         try
         {
+            // A resize or a move under way ends first (its waits end with the stop): it may add or remove partitions.
+            await _mapGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            partitions = _partitions;
+
             // Taking every partition's recycle gate waits for the recycles under way and keeps others from starting.
             await Task.WhenAll(partitions.Select(p => p.RecycleGate.WaitAsync(cancellationToken))).ConfigureAwait(false);
         }

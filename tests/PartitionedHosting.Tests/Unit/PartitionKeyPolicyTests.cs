@@ -10,29 +10,28 @@ public sealed class PartitionKeyPolicyTests
         name == PartitionKeyPolicies.JumpHash ? new JumpHashKeyPolicy() : new RendezvousKeyPolicy();
 
     [Fact]
-    public void JumpHash_IsPinned_SoThatKeysKeepTheirOwnerAcrossProcessesAndReleases()
+    public void JumpHash_IsPinned_SoThatSlotsKeepTheirOwnerAcrossProcessesAndReleases()
     {
         var policy = new JumpHashKeyPolicy();
 
-        // Any change to these moves keys between partitions for every deployed application.
+        // Any change to these moves slots between partitions for every deployed application.
         Assert.Equal(
-            [policy.GetPartition("apple", 8), policy.GetPartition("cart-42", 8), policy.GetPartition("", 8)],
-            [PinnedApple, PinnedCart42, PinnedEmpty]);
+            [policy.GetPartition(0, 8), policy.GetPartition(1, 8), policy.GetPartition(16383, 8), policy.GetPartition(12182, 3)],
+            [7, 4, 6, 2]);
     }
 
     [Theory]
     [MemberData(nameof(Policies))]
-    public void Keys_SpreadEvenly_AndOnlyKeysOfTheNewPartitionMoveWhenTheCountGrows(string name)
+    public void Slots_SpreadEvenly_AndOnlySlotsOfTheNewPartitionMoveWhenTheCountGrows(string name)
     {
         var policy = Create(name);
-        const int keys = 20_000;
+        const int keys = PartitionedHosting.KeyMap.PartitionKeySlots.Count;
         var counts = new int[8];
         var moved = 0;
-        for (var i = 0; i < keys; i++)
+        for (var slot = 0; slot < keys; slot++)
         {
-            var key = $"user:{i}";
-            var before = policy.GetPartition(key, 8);
-            var after = policy.GetPartition(key, 9);
+            var before = policy.GetPartition(slot, 8);
+            var after = policy.GetPartition(slot, 9);
             counts[before]++;
             if (before != after)
             {
@@ -47,11 +46,9 @@ public sealed class PartitionKeyPolicyTests
 
     [Theory]
     [MemberData(nameof(Policies))]
-    public void OnePartition_OwnsEveryKey(string name) => Assert.Equal(0, Create(name).GetPartition("anything", 1));
+    public void OnePartition_OwnsEverySlot(string name) =>
+        Assert.All(Enumerable.Range(0, 100), slot => Assert.Equal(0, Create(name).GetPartition(slot, 1)));
 
-    // Computed by an independent C++ implementation of the same steps (FNV-1a 64 over the UTF-16 code units,
-    // MurmurHash3's fmix64, jump consistent hash).
-    private const int PinnedApple = 1;
-    private const int PinnedCart42 = 6;
-    private const int PinnedEmpty = 1;
+    // The pinned values above come from an independent Python implementation of the same steps (FNV-1a 64 over the
+    // slot's four little-endian bytes, MurmurHash3's fmix64, jump consistent hash).
 }

@@ -1,0 +1,406 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PartitionedHosting.Configuration;
+using PartitionedHosting.Diagnostics;
+using PartitionedHosting.KeyMap;
+
+namespace PartitionedHosting.Partitions;
+
+/// <summary>The key map of the runtime: its layout, resizes, and slots moved by hand, each with a handoff of state.</summary>
+internal sealed partial class PartitionRuntime
+{
+    // One change of the map at a time: a resize, a move by hand, a stop.
+    private readonly SemaphoreSlim _mapGate = new(1, 1);
+    private readonly SlotTable _slots = new();
+    private readonly HashSet<int> _pinnedPartitions = [];
+    private IDisposable? _reloadRegistration;
+
+    public PartitionKeyMap KeyMap => _slots.Snapshot();
+
+    /// <summary>The live slot table: keyed work enters and exits slots through it.</summary>
+    public SlotTable Slots => _slots;
+
+    public async Task ResizeAsync(int partitionCount, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(partitionCount, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(partitionCount, PartitionedHostingDefaults.MaxPartitionCount);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        await _mapGate.WaitAsync(stopping.Token).ConfigureAwait(false);
+        try
+        {
+            EnsureChangeable();
+            await ResizeCoreAsync(partitionCount, _optionsMonitor.CurrentValue, stopping.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _mapGate.Release();
+        }
+    }
+
+    public async Task MoveSlotAsync(int slot, int partitionId, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(slot);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(slot, PartitionKeySlots.Count);
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stopping.Token);
+        await _mapGate.WaitAsync(stopping.Token).ConfigureAwait(false);
+        try
+        {
+            EnsureChangeable();
+            var partitions = _partitions;
+            ArgumentOutOfRangeException.ThrowIfNegative(partitionId);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(partitionId, partitions.Length);
+            var target = partitions[partitionId];
+            if (!_general.Contains(target))
+            {
+                throw new InvalidOperationException($"Partition {partitionId} is dedicated: it owns no keys.");
+            }
+
+            var from = _slots.GetOwner(slot);
+            if (from == target)
+            {
+                return;
+            }
+
+            if (!await MoveAsync(new SlotMove(from, target, [slot]), byHand: true, stopping.Token).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException($"Slot {slot} could not be handed over from partition {from.Id} to partition {partitionId}: a state handoff failed (logged). It stays on partition {from.Id}.");
+            }
+        }
+        finally
+        {
+            _mapGate.Release();
+        }
+    }
+
+    /// <summary>Records the partitions that pinned endpoints run on (<see cref="Dispatch.RunOnPartitionAttribute"/>): a resize cannot remove them.</summary>
+    private void PinPartition(int partitionId)
+    {
+        lock (_pinnedPartitions)
+        {
+            _pinnedPartitions.Add(partitionId);
+        }
+    }
+
+    private void EnsureChangeable()
+    {
+        if (!_running || _stopRequested)
+        {
+            throw new InvalidOperationException("The partitions are not running: the key map changes between host start and stop.");
+        }
+    }
+
+    private static Partition[] GeneralPartitions(Partition[] partitions, PartitionedHostingOptions options) =>
+        partitions.Any(p => options.IsDedicated(p.Id)) ? [.. partitions.Where(p => !options.IsDedicated(p.Id))] : partitions;
+
+    /// <summary>The owner of every slot by the key policy alone, over <paramref name="general"/>.</summary>
+    private Partition[] Layout(Partition[] general)
+    {
+        var owners = new Partition[PartitionKeySlots.Count];
+        for (var slot = 0; slot < owners.Length; slot++)
+        {
+            var index = _keyPolicy.GetPartition(slot, general.Length);
+            if ((uint)index >= (uint)general.Length)
+            {
+                throw new InvalidOperationException(
+                    $"Partition key policy '{_keyPolicy.Name}' returned {index} for slot {slot}; valid values are 0 to {general.Length - 1}.");
+            }
+
+            owners[slot] = general[index];
+        }
+
+        return owners;
+    }
+
+    /// <summary>Applies changes of <c>PartitionCount</c> from a configuration reload (other settings apply at the next start).</summary>
+    private void WatchPartitionCount() =>
+        _reloadRegistration = _optionsMonitor.OnChange((options, name) =>
+        {
+            if (name != Options.DefaultName || _stopRequested || options.PartitionCount == _partitions.Length)
+            {
+                return;
+            }
+
+            _ = ResizeOnReloadAsync(options.PartitionCount);
+        });
+
+    private async Task ResizeOnReloadAsync(int partitionCount)
+    {
+        try
+        {
+            Log.ResizeRequested(_logger, _partitions.Length, partitionCount);
+            await ResizeAsync(partitionCount).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stopRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.ResizeFailed(_logger, partitionCount, ex);
+        }
+    }
+
+    /// <summary>
+    /// Adds partitions at the end (they take connections at once), or marks the last ones removed (they take nothing
+    /// new); moves the slots whose owner changes, each group with its state; then retires the removed partitions.
+    /// </summary>
+    private async Task ResizeCoreAsync(int count, PartitionedHostingOptions options, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var partitions = _partitions;
+        var previous = partitions.Length;
+        if (count == previous)
+        {
+            return;
+        }
+
+        if (count > previous)
+        {
+            var added = new Partition[count - previous];
+            for (var i = 0; i < added.Length; i++)
+            {
+                var partition = added[i] = new Partition(this, previous + i, options.GetMode(previous + i));
+                partition.Current = CreateInstance(partition, generation: 1, options);
+            }
+
+            await Task.WhenAll(added.Select(p => RunStartedHooksAsync(p.Current))).ConfigureAwait(false);
+            partitions = _partitions = [.. partitions, .. added];
+            _general = GeneralPartitions(partitions, options);
+        }
+        else
+        {
+            var refused = partitions[count..].Where(p => !_general.Contains(p) || IsPinned(p.Id)).Select(p => p.Id).ToList();
+            if (refused.Count > 0)
+            {
+                throw new InvalidOperationException(
+                    $"Cannot resize to {count} partitions: partition {string.Join(", ", refused)} is dedicated or runs a pinned endpoint (RunOnPartition), and a resize removes the last partitions.");
+            }
+
+            if (_general.Count(p => p.Id < count) == 0)
+            {
+                throw new InvalidOperationException($"Cannot resize to {count} partitions: none of them would own keys (the others are dedicated).");
+            }
+
+            foreach (var partition in partitions[count..])
+            {
+                partition.IsRemoved = true;
+            }
+
+            _general = [.. _general.Where(p => p.Id < count)];
+        }
+
+        // Only the slots whose owner changes move; slots moved by hand stay where they are, if that partition stays.
+        var layout = Layout(_general);
+        var moves = Enumerable.Range(0, PartitionKeySlots.Count)
+            .Select(slot => (Slot: slot, From: _slots.GetOwner(slot), To: layout[slot]))
+            .Where(m => m.From != m.To && !(_slots.IsMovedByHand(m.Slot) && !m.From.IsRemoved))
+            .GroupBy(m => (m.From, m.To), m => m.Slot)
+            .Select(g => new SlotMove(g.Key.From, g.Key.To, [.. g]))
+            .ToList();
+        await Task.WhenAll(moves.Select(m => MoveAsync(m, byHand: false, cancellationToken))).ConfigureAwait(false);
+
+        if (count < previous)
+        {
+            // A removed partition whose handoff failed still owns slots: it stays, and so do those before it.
+            var kept = Enumerable.Range(count, previous - count).Where(id => _slots.OwnsAny(partitions[id])).Select(id => id + 1).DefaultIfEmpty(count).Max();
+            foreach (var partition in partitions[count..kept])
+            {
+                partition.IsRemoved = false;
+            }
+
+            _general = GeneralPartitions(partitions[..kept], options);
+            _partitions = partitions[..kept];
+            _slots.ForgetMovesTo(id => id >= kept);
+            foreach (var removed in partitions[kept..])
+            {
+                var instance = removed.Current;
+                _retiring[instance] = RemoveAsync(removed, instance);
+            }
+
+            if (kept != count)
+            {
+                throw new InvalidOperationException(
+                    $"Resized to {kept} partitions instead of {count}: a state handoff failed (logged), and the partitions that still own slots stay.");
+            }
+        }
+
+        Log.Resized(_logger, previous, count, moves.Sum(m => m.Slots.Length), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    private bool IsPinned(int partitionId)
+    {
+        lock (_pinnedPartitions)
+        {
+            return _pinnedPartitions.Contains(partitionId);
+        }
+    }
+
+    /// <summary>
+    /// Moves a group of slots from one partition to another: marks them moving (new work for them waits), waits for
+    /// their work in flight to end (up to <c>HandoffTimeout</c>), hands their state over, then, on the owner that keeps
+    /// them, switches the map and lets the waiting work in, in arrival order. Returns false when the handoff failed
+    /// and the slots stayed with their old owner.
+    /// </summary>
+    private async Task<bool> MoveAsync(SlotMove move, bool byHand, CancellationToken cancellationToken)
+    {
+        var timeout = _options.HandoffTimeout;
+        _slots.BeginMove(move);
+        using var deadline = TimeProvider.CreateTimer(static m => ((SlotMove)m!).Expire(), move, timeout, Timeout.InfiniteTimeSpan);
+        var started = TimeProvider.GetTimestamp();
+        while (true)
+        {
+            var pulsed = move.Pulsed;
+            if (!_slots.HasWorkInFlight(move))
+            {
+                break;
+            }
+
+            var left = timeout - TimeProvider.GetElapsedTime(started);
+            try
+            {
+                await pulsed.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                Log.HandoffDrainTimedOut(_logger, move.From.Id, move.To.Id, move.Slots.Length, _slots.CountWorkInFlight(move), timeout);
+                break;
+            }
+        }
+
+        var owner = move.To;
+        try
+        {
+            await HandOverAsync(move, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Log.HandoffFailed(_logger, move.From.Id, move.To.Id, move.Slots.Length, ex);
+            owner = move.From;
+        }
+        catch (OperationCanceledException)
+        {
+            // The host is stopping: the slots stay where their state is.
+            owner = move.From;
+            Finish(move, owner, byHand);
+            throw;
+        }
+
+        // Switched on the owner, then the waiting work enters there one by one, in arrival order.
+        await owner.Current.InvokeAsync(
+            static s =>
+            {
+                var (runtime, move, owner, byHand) = ((PartitionRuntime, SlotMove, Partition, bool))s;
+                runtime.Finish(move, owner, byHand);
+                return Task.CompletedTask;
+            },
+            (this, move, owner, byHand)).ConfigureAwait(false);
+        if (owner == move.To)
+        {
+            Metrics.SlotsMoved(move.To.Id, move.Slots.Length);
+        }
+
+        return owner == move.To;
+    }
+
+    private void Finish(SlotMove move, Partition owner, bool byHand)
+    {
+        _slots.EndMove(move, owner, byHand);
+        move.Release();
+    }
+
+    /// <summary>
+    /// Exports the slots' state from the old owner and imports it into the new one, through every
+    /// <see cref="IPartitionStateHandoff"/> (the same registrations on both sides, in order). When an import fails,
+    /// what was exported is imported back into the old owner before the failure propagates.
+    /// </summary>
+    private async Task HandOverAsync(SlotMove move, CancellationToken cancellationToken)
+    {
+        var from = move.From.Current;
+        var to = move.To.Current;
+        var exporters = from.Services.GetServices<IPartitionStateHandoff>().ToArray();
+        var importers = to.Services.GetServices<IPartitionStateHandoff>().ToArray();
+        if (exporters.Length == 0)
+        {
+            return;
+        }
+
+        var states = await from.InvokeAsync(
+            static async s =>
+            {
+                var (exporters, partition, slots, cancellationToken) = ((IPartitionStateHandoff[], IPartitionContext, IReadOnlySet<int>, CancellationToken))s;
+                var states = new object?[exporters.Length];
+                for (var i = 0; i < exporters.Length; i++)
+                {
+                    states[i] = await exporters[i].ExportAsync(partition, slots, cancellationToken);
+                }
+
+                return states;
+            },
+            (exporters, (IPartitionContext)from, move.SlotSet, cancellationToken),
+            dequeues: false,
+            cancellationToken).ConfigureAwait(false);
+
+        try
+        {
+            await Import(to, importers, states).ConfigureAwait(false);
+        }
+        catch
+        {
+            await Import(from, exporters, states).ConfigureAwait(false);
+            throw;
+        }
+
+        Task Import(PartitionInstance instance, IPartitionStateHandoff[] handoffs, object?[] states) => instance.InvokeAsync(
+            static async s =>
+            {
+                var (handoffs, partition, slots, states, cancellationToken) = ((IPartitionStateHandoff[], IPartitionContext, IReadOnlySet<int>, object?[], CancellationToken))s;
+                for (var i = 0; i < handoffs.Length; i++)
+                {
+                    await handoffs[i].ImportAsync(partition, slots, states[i], cancellationToken);
+                }
+            },
+            (handoffs, (IPartitionContext)instance, move.SlotSet, states, cancellationToken));
+    }
+
+    /// <summary>
+    /// Retires a partition removed by a resize: its connections are asked to close after their current request, its
+    /// requests drain (up to <c>RecycleDrainTimeout</c>, then what is left is aborted), then it is disposed.
+    /// </summary>
+    private async Task RemoveAsync(Partition partition, PartitionInstance instance)
+    {
+        try
+        {
+            var connections = partition.CloseConnections();
+            Log.PartitionRemoved(_logger, partition.Id, connections, instance.ActiveRequests);
+            var drained = await WaitIdleAsync(instance, _options.RecycleDrainTimeout, _stopping.Token).ConfigureAwait(false);
+            var deadline = TimeProvider.GetTimestamp();
+            while (partition.ActiveConnections > 0 && TimeProvider.GetElapsedTime(deadline) < s_abortGrace && !_stopping.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider, _stopping.Token).ConfigureAwait(false);
+            }
+
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
+            if (!drained || partition.ActiveConnections > 0)
+            {
+                instance.AbortInFlight();
+                partition.AbortConnections();
+                await WaitIdleAsync(instance, s_abortGrace, _stopping.Token).ConfigureAwait(false);
+            }
+
+            await DisposeInstanceAsync(instance).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // The stop disposes it.
+        }
+        finally
+        {
+            _retiring.TryRemove(instance, out _);
+        }
+    }
+}
