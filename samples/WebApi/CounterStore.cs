@@ -1,13 +1,15 @@
 using System.Runtime.InteropServices;
+using PartitionedHosting.KeyMap;
+using PartitionedHosting.Partitions;
 
 namespace WebApi;
 
 /// <summary>
 /// A keyed, partition-local store of counters, written without locks: the counter endpoints declare their key, so
 /// every request for a key runs on the key's owner partition, whose single thread is the only one that ever touches
-/// this instance.
+/// this instance. When slots change owner (a resize, a slot moved by hand), their counters move with them.
 /// </summary>
-public sealed class CounterStore
+public sealed class CounterStore : IPartitionStateHandoff
 {
     private readonly Dictionary<string, long> _counters = new(StringComparer.Ordinal);
 
@@ -19,6 +21,37 @@ public sealed class CounterStore
 
     /// <summary>The number of counters of this partition and the sum of their values.</summary>
     public PartitionCounters Snapshot(int partition) => new(partition, _counters.Count, _counters.Values.Sum());
+
+    /// <summary>Removes the counters of the moving slots and returns them (on the old owner's thread).</summary>
+    public ValueTask<object?> ExportAsync(IPartitionContext partition, IReadOnlySet<int> slots, CancellationToken cancellationToken)
+    {
+        var moving = new List<KeyValuePair<string, long>>();
+        foreach (var counter in _counters)
+        {
+            if (slots.Contains(PartitionKeySlots.GetSlot(counter.Key)))
+            {
+                moving.Add(counter);
+            }
+        }
+
+        foreach (var counter in moving)
+        {
+            _counters.Remove(counter.Key);
+        }
+
+        return ValueTask.FromResult<object?>(moving);
+    }
+
+    /// <summary>Adds the counters exported by the old owner (on the new owner's thread).</summary>
+    public ValueTask ImportAsync(IPartitionContext partition, IReadOnlySet<int> slots, object? state, CancellationToken cancellationToken)
+    {
+        foreach (var (key, value) in (List<KeyValuePair<string, long>>)state!)
+        {
+            CollectionsMarshal.GetValueRefOrAddDefault(_counters, key, out _) += value;
+        }
+
+        return ValueTask.CompletedTask;
+    }
 }
 
 /// <summary>A counter, as the counter endpoints answer it.</summary>

@@ -1,4 +1,5 @@
 using PartitionedHosting.CrossPartition;
+using PartitionedHosting.KeyMap;
 using PartitionedHosting.Partitions;
 using WebApi;
 
@@ -12,6 +13,9 @@ builder.AddPartitionedHosting(partition =>
 {
     partition.Services.AddSingleton<PartitionStats>();
     partition.Services.AddSingleton<CounterStore>();
+
+    // Counters move with their slots when the partition count changes or a slot is moved by hand.
+    partition.Services.AddSingleton<IPartitionStateHandoff>(sp => sp.GetRequiredService<CounterStore>());
 });
 
 // Degraded while a partition is stalled or recycling, Unhealthy when one is down.

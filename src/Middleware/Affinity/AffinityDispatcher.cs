@@ -96,25 +96,17 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
     /// <summary>
     /// Waits for the slot's move to end, then runs the endpoint on the new owner. The wait ends on the new owner (on
-    /// its thread, when single-threaded), one waiting request after the other in arrival order, so they start there in
-    /// that order; the request then returns to where it was. A move that takes longer than <c>HandoffTimeout</c>
-    /// answers 503.
+    /// its thread, when single-threaded), where the waiting requests start one after the other in arrival order; each
+    /// then returns to where it was. A move that takes longer than <c>HandoffTimeout</c> answers 503.
     /// </summary>
     private async Task WaitForSlotAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot, SlotMove move)
     {
         var resumeOn = SynchronizationContext.Current;
+        var waiting = new WaitingRequest(this, context, endpoint, current, slot, move);
+        move.Wait(waiting);
         try
         {
-            if (await move.WaitAsync().ConfigureAwait(false))
-            {
-                await RunKeyed(context, endpoint, current, slot).ConfigureAwait(false);
-            }
-            else
-            {
-                Log.HandoffTimedOut(logger, slot, move.From.Id, move.To.Id);
-                runtime.Metrics.RequestRejected(move.To.Id, RejectionReasons.HandoffTimeout);
-                await PartitionResponses.ServiceUnavailable(context).ConfigureAwait(false);
-            }
+            await waiting.Task.ConfigureAwait(false);
         }
         finally
         {
@@ -122,9 +114,82 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         }
     }
 
+    private Task HandoffTimedOut(HttpContext context, int slot, SlotMove move)
+    {
+        Log.HandoffTimedOut(logger, slot, move.From.Id, move.To.Id);
+        runtime.Metrics.RequestRejected(move.To.Id, RejectionReasons.HandoffTimeout);
+        return PartitionResponses.ServiceUnavailable(context);
+    }
+
+    /// <summary>
+    /// A keyed request waiting for its slot: resumed by the move, it starts there, synchronously, in its own execution
+    /// context (its <c>IHttpContextAccessor</c>, activity and log scopes), and completes with its run.
+    /// </summary>
+    private sealed class WaitingRequest(AffinityDispatcher dispatcher, HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot, SlotMove move)
+        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), ISlotWaiter
+    {
+        private static readonly ContextCallback s_start = static s =>
+        {
+            var (waiting, entered) = ((WaitingRequest, bool))s!;
+            waiting.Start(entered);
+        };
+
+        private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
+
+        public void Resume(bool entered)
+        {
+            if (_executionContext is null)
+            {
+                Start(entered);
+            }
+            else
+            {
+                ExecutionContext.Run(_executionContext, s_start, (this, entered));
+            }
+        }
+
+        private void Start(bool entered)
+        {
+            Task run;
+            try
+            {
+                run = entered ? dispatcher.RunKeyed(context, endpoint, current, slot) : dispatcher.HandoffTimedOut(context, slot, move);
+            }
+            catch (Exception ex)
+            {
+                run = Task.FromException(ex);
+            }
+
+            if (run.IsCompleted)
+            {
+                Complete(run);
+            }
+            else
+            {
+                run.ContinueWith(static (r, s) => ((WaitingRequest)s!).Complete(r), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+
+        private void Complete(Task run)
+        {
+            if (run.IsFaulted)
+            {
+                TrySetException(run.Exception!.InnerExceptions);
+            }
+            else if (run.IsCanceled)
+            {
+                TrySetCanceled();
+            }
+            else
+            {
+                TrySetResult();
+            }
+        }
+    }
+
     private Task RunOn(HttpContext context, RequestDelegate endpoint, PartitionInstance current, Partition ownerPartition)
     {
-        if (!ownerPartition.IsAvailable)
+        if (!ownerPartition.IsServing)
         {
             // The owner is stalled or unhealthy, and nobody else may serve the key (or the pinned endpoint).
             runtime.Metrics.RequestRejected(ownerPartition.Id, RejectionReasons.Unavailable);

@@ -109,7 +109,7 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             return Task.FromCanceled<T>(cancellationToken);
         }
 
-        if (!partition.IsAvailable)
+        if (!partition.IsServing)
         {
             partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.Unavailable);
             return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: false));

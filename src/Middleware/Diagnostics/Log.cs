@@ -82,4 +82,7 @@ internal static partial class Log
 
     [LoggerMessage(26, LogLevel.Warning, "A request for slot {Slot} waited longer than HandoffTimeout for the slot to move from partition {From} to partition {To}: answered 503.")]
     public static partial void HandoffTimedOut(ILogger logger, int slot, int from, int to);
+
+    [LoggerMessage(27, LogLevel.Error, "The reloaded configuration of the partitions is invalid; the partitions keep running as they are. {Problems}")]
+    public static partial void ReloadedOptionsInvalid(ILogger logger, string problems);
 }

@@ -34,7 +34,7 @@ public static class PartitionDiagnosticsEndpointRouteBuilderExtensions
     public static RouteHandlerBuilder MapPartitionDiagnostics(this IEndpointRouteBuilder endpoints, string pattern = "/_partitions", string? authorizationPolicy = null)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        var builder = endpoints.MapGet(pattern, (IPartitionManager partitions) => Results.Json(new { partitions = partitions.GetSnapshots() }, s_json))
+        var builder = endpoints.MapGet(pattern, (IPartitionManager partitions, string? slots) => Results.Json(Describe(partitions, slots == "all"), s_json))
             .ExcludeFromDescription()
             .WithoutPartition()
             .AddEndpointFilter(static (context, next) => IsAllowed(context.HttpContext)
@@ -48,6 +48,34 @@ public static class PartitionDiagnosticsEndpointRouteBuilderExtensions
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// Every partition's snapshot, and the key map: its version, how many slots each partition owns, the slots moved
+    /// by hand, and, with <c>?slots=all</c>, every slot's owner as ranges of consecutive slots.
+    /// </summary>
+    private static object Describe(IPartitionManager partitions, bool allSlots)
+    {
+        var snapshots = partitions.GetSnapshots();
+        var map = partitions.KeyMap;
+        var owned = new Dictionary<int, int>();
+        foreach (var range in map.Ranges)
+        {
+            owned[range.Partition] = owned.GetValueOrDefault(range.Partition) + (range.End - range.Start + 1);
+        }
+
+        return new
+        {
+            partitions = snapshots,
+            keyMap = new
+            {
+                version = map.Version,
+                slotCount = map.SlotCount,
+                slotsByPartition = snapshots.Select(p => new { partition = p.Id, slots = owned.GetValueOrDefault(p.Id) }),
+                movedByHand = map.MovedByHand.Select(slot => new { slot, partition = map.GetOwner(slot) }),
+                ranges = allSlots ? map.Ranges.Select(r => new[] { r.Start, r.End, r.Partition }) : null,
+            },
+        };
     }
 
     private static bool IsAllowed(HttpContext context)

@@ -12,7 +12,7 @@ internal sealed class SlotMove(Partition from, Partition to, int[] slots)
     private const int Moving = 0, Released = 1, Expired = 2;
 
     private readonly Lock _lock = new();
-    private Queue<TaskCompletionSource<bool>>? _waiters;
+    private Queue<ISlotWaiter>? _waiters;
     private int _state;
     private TaskCompletionSource _pulse = NewPulse();
 
@@ -27,30 +27,45 @@ internal sealed class SlotMove(Partition from, Partition to, int[] slots)
     /// <summary>Completes when work in flight for a slot of the move may have ended (then look again).</summary>
     public Task Pulsed => Volatile.Read(ref _pulse).Task;
 
+    /// <summary>How much work waits for the move.</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiters?.Count ?? 0;
+            }
+        }
+    }
+
     public void Pulse() => Interlocked.Exchange(ref _pulse, NewPulse()).TrySetResult();
 
     /// <summary>
-    /// Waits for the move to end: true when the slot can be entered again, false when the move took longer than
-    /// allowed. The continuation runs where the move is released (on the new owner, in arrival order), or where it
-    /// expired: the waiter decides where to go from there.
+    /// Resumes <paramref name="waiter"/> when the move ends: with true, where the move is released (on the new owner,
+    /// on its thread when single-threaded), one waiter after the other in arrival order; with false, where the move
+    /// expired (it took longer than allowed). At once, on the caller's thread, when the move has already ended.
     /// </summary>
-    public Task<bool> WaitAsync()
+    public void Wait(ISlotWaiter waiter)
     {
         lock (_lock)
         {
-            switch (_state)
+            if (_state == Moving)
             {
-                case Released:
-                    return Task.FromResult(true);
-                case Expired:
-                    return Task.FromResult(false);
+                (_waiters ??= new()).Enqueue(waiter);
+                return;
             }
-
-            // Continuations run synchronously, in the order the work arrived, where the move releases them.
-            var waiter = new TaskCompletionSource<bool>(TaskCreationOptions.None);
-            (_waiters ??= new()).Enqueue(waiter);
-            return waiter.Task;
         }
+
+        waiter.Resume(_state == Released);
+    }
+
+    /// <summary>Waits for the move to end, as <see cref="Wait(ISlotWaiter)"/>; the continuation runs on the thread pool.</summary>
+    public Task<bool> WaitAsync()
+    {
+        var waiter = new TaskWaiter();
+        Wait(waiter);
+        return waiter.Task;
     }
 
     /// <summary>The move took too long: what waits for it, and what comes to wait later, gives up.</summary>
@@ -63,7 +78,7 @@ internal sealed class SlotMove(Partition from, Partition to, int[] slots)
     {
         while (true)
         {
-            TaskCompletionSource<bool> waiter;
+            ISlotWaiter waiter;
             lock (_lock)
             {
                 if (_state == Moving || state == Released)
@@ -79,10 +94,22 @@ internal sealed class SlotMove(Partition from, Partition to, int[] slots)
                 waiter = waiters.Dequeue();
             }
 
-            // Outside the lock: the waiter's continuation runs here, synchronously.
-            waiter.TrySetResult(state == Released);
+            // Outside the lock, here, synchronously: each waiter starts before the next one is resumed.
+            waiter.Resume(state == Released);
         }
     }
 
+    private sealed class TaskWaiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously), ISlotWaiter
+    {
+        public void Resume(bool entered) => TrySetResult(entered);
+    }
+
     private static TaskCompletionSource NewPulse() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>Work that waits for a slot to move: resumed once, where the move ends, and must not block there.</summary>
+internal interface ISlotWaiter
+{
+    /// <param name="entered">True when the slot can be entered again; false when the move took longer than allowed.</param>
+    void Resume(bool entered);
 }

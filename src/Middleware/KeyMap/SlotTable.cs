@@ -83,6 +83,9 @@ internal sealed class SlotTable
         }
     }
 
+    /// <summary>How much work waits for <paramref name="slot"/> to move; 0 when it does not move.</summary>
+    public int CountWaiting(int slot) => Volatile.Read(ref _owners[slot]).Move?.Waiting ?? 0;
+
     /// <summary>Marks <paramref name="move"/>'s slots as moving: from now on, work for them waits.</summary>
     public void BeginMove(SlotMove move)
     {

@@ -70,7 +70,13 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     public int QueueLength => Current.QueueLength;
 
     /// <summary>Whether new connections and unkeyed requests may be sent here.</summary>
-    public bool IsAvailable => !_stalled && !_unhealthy && !_removed;
+    public bool IsAvailable => IsServing && !_removed;
+
+    /// <summary>
+    /// Whether the partition runs what only it may run (its keys, its pinned endpoints, calls addressed to it): not
+    /// stalled nor unhealthy. A partition that a resize removes still serves the keys it owns until they have moved.
+    /// </summary>
+    public bool IsServing => !_stalled && !_unhealthy;
 
     /// <summary>Removed by a resize: it takes no new connection nor request, and its connections are asked to close.</summary>
     public bool IsRemoved

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 using PartitionedHosting.Configuration;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.KeyMap;
@@ -17,6 +19,9 @@ internal sealed partial class PartitionRuntime
     private readonly HashSet<int> _pinnedPartitions = [];
     private IDisposable? _reloadRegistration;
 
+    // The options a configuration reload brought (the partitions it adds take their settings from them).
+    private PartitionedHostingOptions? _reloaded;
+
     public PartitionKeyMap KeyMap => _slots.Snapshot();
 
     /// <summary>The live slot table: keyed work enters and exits slots through it.</summary>
@@ -31,7 +36,7 @@ internal sealed partial class PartitionRuntime
         try
         {
             EnsureChangeable();
-            await ResizeCoreAsync(partitionCount, _optionsMonitor.CurrentValue, stopping.Token).ConfigureAwait(false);
+            await ResizeCoreAsync(partitionCount, _reloaded ?? _options, stopping.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -113,17 +118,45 @@ internal sealed partial class PartitionRuntime
         return owners;
     }
 
-    /// <summary>Applies changes of <c>PartitionCount</c> from a configuration reload (other settings apply at the next start).</summary>
-    private void WatchPartitionCount() =>
-        _reloadRegistration = _optionsMonitor.OnChange((options, name) =>
+    /// <summary>
+    /// Applies changes of <c>PartitionCount</c> from a configuration reload; other settings apply at the next start,
+    /// except those of the partitions a resize adds. Reloaded options are validated first: invalid ones are logged and
+    /// ignored, and the partitions keep running as they are.
+    /// </summary>
+    private void WatchPartitionCount()
+    {
+        if (_services.GetService<IConfiguration>() is not { } configuration)
         {
-            if (name != Options.DefaultName || _stopRequested || options.PartitionCount == _partitions.Length)
-            {
-                return;
-            }
+            return;
+        }
 
+        _reloadRegistration = ChangeToken.OnChange(configuration.GetReloadToken, OnConfigurationReloaded);
+    }
+
+    private void OnConfigurationReloaded()
+    {
+        if (_stopRequested)
+        {
+            return;
+        }
+
+        PartitionedHostingOptions options;
+        try
+        {
+            options = _services.GetRequiredService<IOptionsFactory<PartitionedHostingOptions>>().Create(Options.DefaultName);
+        }
+        catch (OptionsValidationException ex)
+        {
+            Log.ReloadedOptionsInvalid(_logger, ex.Message);
+            return;
+        }
+
+        if (options.PartitionCount != _partitions.Length)
+        {
+            _reloaded = options;
             _ = ResizeOnReloadAsync(options.PartitionCount);
-        });
+        }
+    }
 
     private async Task ResizeOnReloadAsync(int partitionCount)
     {

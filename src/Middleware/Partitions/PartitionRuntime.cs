@@ -37,7 +37,6 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
     private static readonly TimeSpan s_abortGrace = TimeSpan.FromSeconds(2);
 
     private readonly IOptions<PartitionedHostingOptions> _optionsAccessor;
-    private readonly IOptionsMonitor<PartitionedHostingOptions> _optionsMonitor;
     private readonly PartitionServiceRegistry _registry;
     private readonly ConnectionDistributionPolicyRegistry _policies;
     private readonly PartitionKeyPolicyRegistry _keyPolicies;
@@ -71,7 +70,6 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
     public PartitionRuntime(
         IOptions<PartitionedHostingOptions> options,
-        IOptionsMonitor<PartitionedHostingOptions> optionsMonitor,
         PartitionServiceRegistry registry,
         ConnectionDistributionPolicyRegistry policies,
         PartitionKeyPolicyRegistry keyPolicies,
@@ -82,7 +80,6 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
         ILogger<PartitionRuntime> logger)
     {
         _optionsAccessor = options;
-        _optionsMonitor = optionsMonitor;
         _registry = registry;
         _policies = policies;
         _keyPolicies = keyPolicies;
