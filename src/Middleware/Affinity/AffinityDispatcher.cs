@@ -38,7 +38,21 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             };
         }
 
-        return RunKeyed(context, endpoint, current, PartitionKeySlots.GetSlot(result.Key));
+        var slot = PartitionKeySlots.GetSlot(result.Key);
+        return runtime.OwnsSlot(slot) ? RunKeyed(context, endpoint, current, slot) : Misdirected(context, slot);
+    }
+
+    /// <summary>421 Misdirected Request: the key belongs to another node of the cluster, named in <c>X-Partition-Owner</c>.</summary>
+    private Task Misdirected(HttpContext context, int slot)
+    {
+        var owner = runtime.Cluster!.Nodes[runtime.Cluster.GetNode(slot)];
+        Log.Misdirected(logger, slot, owner);
+        runtime.Metrics.Misdirected(owner);
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status421MisdirectedRequest;
+        response.Headers[PartitionResponses.OwnerHeader] = owner;
+        response.ContentType = "text/plain; charset=utf-8";
+        return response.WriteAsync($"Slot {slot} of this key belongs to node {owner}.");
     }
 
     /// <summary>Runs an endpoint pinned to partition <paramref name="partitionId"/> (<see cref="RunOnPartitionAttribute"/>) there.</summary>

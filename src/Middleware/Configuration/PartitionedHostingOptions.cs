@@ -176,6 +176,11 @@ public sealed class PartitionedHostingOptions
     /// </summary>
     public IDictionary<int, PartitionOptions> Partitions { get; } = new Dictionary<int, PartitionOptions>();
 
+    /// <summary>
+    /// The cluster this process is a node of, when it runs as one of several behind a proxy; none by default.
+    /// </summary>
+    public PartitionClusterOptions Cluster { get; } = new();
+
     /// <summary>Problems found while binding configuration, reported by validation with every other problem.</summary>
     internal List<string> BindingErrors { get; } = [];
 

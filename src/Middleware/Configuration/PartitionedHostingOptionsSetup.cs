@@ -19,7 +19,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
     private const string KnownSettings =
         "PartitionCount, Mode, IdleResume, Transport, ConnectionDistribution, MaxQueueLength, MaxConcurrentRequests, MaxQueueWait, KeyPolicy, KeyFailure, Keys, " +
         "StallThreshold, ReplaceStalledAfter, RecycleAfterRequests, RecycleAfter, RecycleJitter, MaxConcurrentRecycles, RecycleDrainTimeout, HandoffTimeout, " +
-        "CrashLoopMaxFailures, CrashLoopWindow, DetectEscapes, Partitions";
+        "CrashLoopMaxFailures, CrashLoopWindow, DetectEscapes, Partitions, Cluster";
 
     public void Configure(PartitionedHostingOptions options)
     {
@@ -114,6 +114,9 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
                     break;
                 case "PARTITIONS":
                     BindPartitions(child, options);
+                    break;
+                case "CLUSTER":
+                    BindCluster(child, options);
                     break;
                 default:
                     options.BindingErrors.Add(
@@ -231,6 +234,30 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
 
         errors.Add($"{key} = '{setting.Value}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
         return null;
+    }
+
+    private static void BindCluster(IConfigurationSection cluster, PartitionedHostingOptions options)
+    {
+        foreach (var setting in cluster.GetChildren())
+        {
+            var key = $"{Section}:Cluster:{setting.Key}";
+            switch (setting.Key.ToUpperInvariant())
+            {
+                case "NODES":
+                    foreach (var node in setting.GetChildren().OrderBy(n => int.TryParse(n.Key, CultureInfo.InvariantCulture, out var i) ? i : int.MaxValue))
+                    {
+                        options.Cluster.Nodes.Add(node.Value ?? "");
+                    }
+
+                    break;
+                case "SELF":
+                    options.Cluster.Self = setting.Value;
+                    break;
+                default:
+                    options.BindingErrors.Add($"{key} is not a known cluster setting; known settings are Nodes, Self.");
+                    break;
+            }
+        }
     }
 
     private static void BindKeys(IConfigurationSection keys, PartitionedHostingOptions options)

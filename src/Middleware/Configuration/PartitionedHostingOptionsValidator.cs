@@ -81,6 +81,8 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             errors.Add($"{Section}:KeyFailure = '{options.KeyFailure}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<PartitionKeyFailure>())}.");
         }
 
+        ValidateCluster(errors, options.Cluster);
+
         for (var i = 0; i < options.Keys.Count; i++)
         {
             var declared = options.Keys[i];
@@ -146,5 +148,66 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
         {
             errors.Add($"{Section}:{name} = '{value}' is not valid; allowed values: an integer of 1 or more.");
         }
+    }
+
+    private static void ValidateCluster(List<string> errors, PartitionClusterOptions cluster)
+    {
+        var nodes = cluster.Nodes;
+        if (nodes.Count == 0)
+        {
+            if (cluster.Self is not null)
+            {
+                errors.Add($"{Section}:Cluster:Self is set but {Section}:Cluster:Nodes is empty; allowed: the list of every node's name (its base address), then Self, this node's index or name.");
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            if (string.IsNullOrWhiteSpace(nodes[i]))
+            {
+                errors.Add($"{Section}:Cluster:Nodes:{i} is empty; allowed values: a node's name, its base address for example.");
+            }
+            else if (nodes.Take(i).Any(n => string.Equals(n.Trim().TrimEnd('/'), nodes[i].Trim().TrimEnd('/'), StringComparison.OrdinalIgnoreCase)))
+            {
+                errors.Add($"{Section}:Cluster:Nodes:{i} = '{nodes[i]}' is listed twice; allowed values: every node once.");
+            }
+        }
+
+        if (cluster.Self is null)
+        {
+            errors.Add($"{Section}:Cluster:Self is missing; allowed values: this node's index in Cluster:Nodes (0 to {nodes.Count - 1}) or its name.");
+        }
+        else if (SelfIndex(cluster) < 0)
+        {
+            errors.Add($"{Section}:Cluster:Self = '{cluster.Self}' is not a node; allowed values: 0 to {nodes.Count - 1}, or one of {string.Join(", ", nodes)}.");
+        }
+    }
+
+    /// <summary>This node's index in the cluster's nodes; -1 when <see cref="PartitionClusterOptions.Self"/> names none.</summary>
+    internal static int SelfIndex(PartitionClusterOptions cluster)
+    {
+        var self = cluster.Self?.Trim();
+        if (string.IsNullOrEmpty(self))
+        {
+            return -1;
+        }
+
+        if (int.TryParse(self, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))
+        {
+            return index < cluster.Nodes.Count ? index : -1;
+        }
+
+        var normalized = self.TrimEnd('/');
+        for (var i = 0; i < cluster.Nodes.Count; i++)
+        {
+            if (string.Equals(cluster.Nodes[i].Trim().TrimEnd('/'), normalized, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 }

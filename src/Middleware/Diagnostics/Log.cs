@@ -85,4 +85,7 @@ internal static partial class Log
 
     [LoggerMessage(27, LogLevel.Error, "The reloaded configuration of the partitions is invalid; the partitions keep running as they are. {Problems}")]
     public static partial void ReloadedOptionsInvalid(ILogger logger, string problems);
+
+    [LoggerMessage(28, LogLevel.Debug, "A keyed request for slot {Slot} reached this node, but node {Owner} owns it: answered 421.")]
+    public static partial void Misdirected(ILogger logger, int slot, string owner);
 }

@@ -75,6 +75,13 @@ public static class PartitionDiagnosticsEndpointRouteBuilderExtensions
                 movedByHand = map.MovedByHand.Select(slot => new { slot, partition = map.GetOwner(slot) }),
                 ranges = allSlots ? map.Ranges.Select(r => new[] { r.Start, r.End, r.Partition }) : null,
             },
+            cluster = partitions is PartitionRuntime { Cluster: { } cluster } runtime
+                ? new
+                {
+                    nodes = cluster.Nodes.Select((node, i) => new { node, slots = cluster.CountSlots(i), self = i == runtime.SelfNode }),
+                    misdirected = runtime.Metrics.MisdirectedCount,
+                }
+                : null,
         };
     }
 

@@ -15,7 +15,7 @@ namespace PartitionedHosting.Diagnostics;
 /// <c>partitionedhosting.connections</c>, <c>partitionedhosting.queue_wait</c> (seconds),
 /// <c>partitionedhosting.turn_duration</c> (seconds, single-threaded partitions: one synchronous segment),
 /// <c>partitionedhosting.recycles</c> (tag <c>cause</c>), <c>partitionedhosting.slots_moved</c> (key-map slots handed
-/// over, by new owner).
+/// over, by new owner), <c>partitionedhosting.misdirected</c> (keyed requests for another node's slot, tag <c>owner</c>).
 /// </remarks>
 public static class PartitionedHostingMetrics
 {
@@ -31,9 +31,11 @@ internal sealed class PartitionMetrics
     private readonly Counter<long> _rejections;
     private readonly Counter<long> _recycles;
     private readonly Counter<long> _slotsMoved;
+    private readonly Counter<long> _misdirected;
     private readonly Histogram<double> _queueWait;
     private readonly Histogram<double> _turnDuration;
     private object[] _ids = [];
+    private long _misdirectedCount;
     private Func<IReadOnlyList<Partition>> _partitions = static () => [];
 
     public PartitionMetrics(IMeterFactory meterFactory)
@@ -43,6 +45,7 @@ internal sealed class PartitionMetrics
         _rejections = meter.CreateCounter<long>("partitionedhosting.rejections", "{request}", "Requests a partition answered with 503 instead of running them.");
         _recycles = meter.CreateCounter<long>("partitionedhosting.recycles", "{recycle}", "Partition recycles, by cause.");
         _slotsMoved = meter.CreateCounter<long>("partitionedhosting.slots_moved", "{slot}", "Key-map slots handed over to a partition, by their new owner.");
+        _misdirected = meter.CreateCounter<long>("partitionedhosting.misdirected", "{request}", "Keyed requests for a slot another node of the cluster owns (answered 421), by owner.");
         _queueWait = meter.CreateHistogram<double>("partitionedhosting.queue_wait", "s", "Time a request waited for its partition's thread.");
         _turnDuration = meter.CreateHistogram<double>("partitionedhosting.turn_duration", "s", "Duration of one synchronous segment on a partition's thread.");
         meter.CreateObservableUpDownCounter("partitionedhosting.active_requests", () => Observe(static p => p.ActiveRequests), "{request}", "Requests admitted and not finished.");
@@ -88,6 +91,15 @@ internal sealed class PartitionMetrics
 
     public void SlotsMoved(int partitionId, int slots) =>
         _slotsMoved.Add(slots, new KeyValuePair<string, object?>(PartitionTag, _ids[partitionId]));
+
+    public void Misdirected(string owner)
+    {
+        Interlocked.Increment(ref _misdirectedCount);
+        _misdirected.Add(1, new KeyValuePair<string, object?>("owner", owner));
+    }
+
+    /// <summary>Misdirected requests so far, for the diagnostics endpoint.</summary>
+    public long MisdirectedCount => Interlocked.Read(ref _misdirectedCount);
 
     private IEnumerable<Measurement<int>> Observe(Func<Partition, int> value)
     {

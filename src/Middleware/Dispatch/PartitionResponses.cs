@@ -11,6 +11,9 @@ internal static class PartitionResponses
     private static readonly string s_retryAfter = PartitionedHostingDefaults.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>503 with <c>Retry-After</c>: the partition cannot take the request now.</summary>
+    /// <summary>The header of a 421 that names the node owning the request's key.</summary>
+    public const string OwnerHeader = "X-Partition-Owner";
+
     public static Task ServiceUnavailable(HttpContext context)
     {
         var response = context.Response;

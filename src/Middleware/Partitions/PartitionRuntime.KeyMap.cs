@@ -24,6 +24,24 @@ internal sealed partial class PartitionRuntime
 
     public PartitionKeyMap KeyMap => _slots.Snapshot();
 
+    /// <summary>The cluster this process is a node of (<c>PartitionedHosting:Cluster</c>); null when it is not one.</summary>
+    public PartitionCluster? Cluster { get; private set; }
+
+    /// <summary>This node's index in <see cref="Cluster"/>.</summary>
+    public int SelfNode { get; private set; } = -1;
+
+    /// <summary>Whether this process owns <paramref name="slot"/>: always, unless it is one node of a cluster.</summary>
+    public bool OwnsSlot(int slot) => Cluster is not { } cluster || cluster.GetNode(slot) == SelfNode;
+
+    private void BuildCluster(PartitionedHostingOptions options)
+    {
+        if (options.Cluster.Nodes.Count > 0)
+        {
+            Cluster = new PartitionCluster([.. options.Cluster.Nodes]);
+            SelfNode = PartitionedHostingOptionsValidator.SelfIndex(options.Cluster);
+        }
+    }
+
     /// <summary>The live slot table: keyed work enters and exits slots through it.</summary>
     public SlotTable Slots => _slots;
 

@@ -371,6 +371,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
         var general = _general = GeneralPartitions(partitions, options);
         var layout = Layout(general);
         _slots.Initialize(slot => layout[slot]);
+        BuildCluster(options);
         Metrics.Attach(() => _partitions, PartitionedHostingDefaults.MaxPartitionCount);
         _running = true;
 
