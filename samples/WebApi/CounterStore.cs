@@ -58,7 +58,8 @@ public sealed class CounterStore : IPartitionStateHandoff
 /// <param name="Key">The counter's key.</param>
 /// <param name="Value">Its value.</param>
 /// <param name="Partition">The partition that owns the key and served the request.</param>
-public sealed record Counter(string Key, long Value, int Partition);
+/// <param name="Node">The node that served it, when the application runs as one node of several (<c>PartitionedHosting:Cluster:Self</c>).</param>
+public sealed record Counter(string Key, long Value, int Partition, string? Node = null);
 
 /// <summary>The counters of one partition.</summary>
 /// <param name="Partition">The partition.</param>

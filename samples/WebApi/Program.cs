@@ -38,13 +38,15 @@ app.MapGet("/partition", (IPartitionContext partition, PartitionStats stats, Tim
         stats.CountRequest(),
         time.GetUtcNow()));
 
-// Keyed endpoints: every request for a key runs on the partition that owns it, so the store needs no lock.
+// Keyed endpoints: every request for a key runs on the partition that owns it, so the store needs no lock. Behind a
+// proxy (samples/Proxy), the node that owns the key serves it; the response names the node.
+var node = app.Configuration["PartitionedHosting:Cluster:Self"];
 app.MapPost("/counters/{key}", (string key, CounterStore store, IPartitionContext partition) =>
-    new Counter(key, store.Increment(key), partition.Id))
+    new Counter(key, store.Increment(key), partition.Id, node))
     .WithPartitionKey("key");
 
 app.MapGet("/counters/{key}", (string key, CounterStore store, IPartitionContext partition) =>
-    new Counter(key, store.Get(key), partition.Id))
+    new Counter(key, store.Get(key), partition.Id, node))
     .WithPartitionKey("key");
 
 // A fan-out: each partition sums its own counters, on its own thread.

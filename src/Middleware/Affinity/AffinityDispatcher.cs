@@ -19,6 +19,8 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 {
     private static readonly Func<object, Task<bool>> s_runEndpoint = static state => RunEndpoint((EndpointCall)state);
 
+    private SlotTable Slots => runtime.Slots;
+
     public Task InvokeAsync(HttpContext context, RequestDelegate endpoint, IPartitionKeyMetadata key)
     {
         if (CurrentInstance(context) is not { } current)
@@ -116,7 +118,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
     private async Task WaitForSlotAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot, SlotMove move)
     {
         var resumeOn = SynchronizationContext.Current;
-        var waiting = new WaitingRequest(this, context, endpoint, current, slot, move);
+        var waiting = new WaitingRequest(this, context, endpoint, current, slot, move, resumeOn);
         move.Wait(waiting);
         try
         {
@@ -131,15 +133,18 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
     private Task HandoffTimedOut(HttpContext context, int slot, SlotMove move)
     {
         Log.HandoffTimedOut(logger, slot, move.From.Id, move.To.Id);
-        runtime.Metrics.RequestRejected(move.To.Id, RejectionReasons.HandoffTimeout);
+        runtime.Metrics.RequestRejected(move.From.Id, RejectionReasons.HandoffTimeout);
         return PartitionResponses.ServiceUnavailable(context);
     }
 
     /// <summary>
-    /// A keyed request waiting for its slot: resumed by the move, it starts there, synchronously, in its own execution
-    /// context (its <c>IHttpContextAccessor</c>, activity and log scopes), and completes with its run.
+    /// A keyed request waiting for its slot, resumed once by the move. On the new owner's thread (where the move
+    /// releases its waiters one by one, in arrival order) it starts at once; anywhere else (a move that timed out, an
+    /// owner that did not take the release in time, a move already over), it goes back to where it came from first.
+    /// It then completes with its run.
     /// </summary>
-    private sealed class WaitingRequest(AffinityDispatcher dispatcher, HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot, SlotMove move)
+    private sealed class WaitingRequest(
+        AffinityDispatcher dispatcher, HttpContext context, RequestDelegate endpoint, PartitionInstance current, int slot, SlotMove move, SynchronizationContext? resumeOn)
         : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), ISlotWaiter
     {
         private static readonly ContextCallback s_start = static s =>
@@ -148,17 +153,47 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             waiting.Start(entered);
         };
 
+        private static readonly SendOrPostCallback s_startEntered = static s => ((WaitingRequest)s!).Start(entered: true);
+        private static readonly SendOrPostCallback s_startTimedOut = static s => ((WaitingRequest)s!).Start(entered: false);
+
+        // The request's own context, and the same without its partition's flow, for its start on another partition.
         private readonly ExecutionContext? _executionContext = ExecutionContext.Capture();
+        private readonly ExecutionContext? _withoutFlow = PartitionFlow.CaptureWithoutFlow();
 
         public void Resume(bool entered)
         {
-            if (_executionContext is null)
+            if (entered && OnOwnersThread())
+            {
+                Run(_withoutFlow, entered);
+            }
+            else if (resumeOn is null ? PartitionThread.Current is null : SynchronizationContext.Current == resumeOn)
+            {
+                Run(_executionContext, entered);
+            }
+            else if (resumeOn is not null)
+            {
+                // Post flows the poster's context: run in the request's own.
+                resumeOn.Post(entered ? s_startEntered : s_startTimedOut, this);
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static s => s.Waiting.Run(s.Waiting._executionContext, s.Entered), (Waiting: this, Entered: entered), preferLocal: false);
+            }
+        }
+
+        /// <summary>Whether this is the thread of the slot's owner now (any thread but a partition's, for a free-threaded owner).</summary>
+        private bool OnOwnersThread() =>
+            dispatcher.Slots.GetOwner(slot).Current.Thread is { } thread ? thread.IsCurrent : PartitionThread.Current is null;
+
+        private void Run(ExecutionContext? executionContext, bool entered)
+        {
+            if (executionContext is null)
             {
                 Start(entered);
             }
             else
             {
-                ExecutionContext.Run(_executionContext, s_start, (this, entered));
+                ExecutionContext.Run(executionContext, s_start, (this, entered));
             }
         }
 

@@ -1,3 +1,4 @@
+using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.CrossPartition;
@@ -40,7 +41,17 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         var slots = runtime.Slots;
         if (slots.TryEnter(slot, out var move) is not { } owner)
         {
-            return AfterMoveAsync(move!, slot, work, cancellationToken);
+            // A call from the old owner's own thread while the move drains is made on behalf of work the move waits
+            // for (a keyed request calling for a key of a slot moving with its own): it joins the drain, on the old
+            // owner, instead of waiting for a move that waits for it.
+            if (move!.IsDraining && PartitionThread.Current is { } thread && thread == move.From.Current.Thread && slots.TryJoinDrain(slot, move))
+            {
+                owner = move.From;
+            }
+            else
+            {
+                return AfterMoveAsync(move, slot, work, cancellationToken);
+            }
         }
 
         Task<T> call;

@@ -71,7 +71,7 @@ internal static partial class Log
     [LoggerMessage(22, LogLevel.Information, "Resized from {From} to {To} partitions: {Slots} slots moved in {ElapsedMs:F1} ms.")]
     public static partial void Resized(ILogger logger, int from, int to, int slots, double elapsedMs);
 
-    [LoggerMessage(23, LogLevel.Warning, "Moving {Slots} slots from partition {From} to partition {To}: {InFlight} of their requests were still running after {Timeout}; the move goes on without them, and what they change after the handoff is not handed over.")]
+    [LoggerMessage(23, LogLevel.Warning, "Moving {Slots} slots from partition {From} to partition {To}: {InFlight} of their requests were still running after {Timeout}; the move is called off and the slots stay on partition {From}.")]
     public static partial void HandoffDrainTimedOut(ILogger logger, int from, int to, int slots, int inFlight, TimeSpan timeout);
 
     [LoggerMessage(24, LogLevel.Error, "Moving {Slots} slots from partition {From} to partition {To}: the state handoff failed; they stay on partition {From}.")]
@@ -88,4 +88,7 @@ internal static partial class Log
 
     [LoggerMessage(28, LogLevel.Debug, "A keyed request for slot {Slot} reached this node, but node {Owner} owns it: answered 421.")]
     public static partial void Misdirected(ILogger logger, int slot, string owner);
+
+    [LoggerMessage(29, LogLevel.Critical, "Moving {Slots} slots from partition {From} to partition {To}: the import failed, and so did importing the state back into partition {From}; the state of those slots is lost.")]
+    public static partial void HandoffStateLost(ILogger logger, int from, int to, int slots, Exception exception);
 }

@@ -14,6 +14,8 @@ internal sealed class SlotMove(Partition from, Partition to, int[] slots)
     private readonly Lock _lock = new();
     private Queue<ISlotWaiter>? _waiters;
     private int _state;
+    private int _ended;
+    private int _drainClosed;
     private TaskCompletionSource _pulse = NewPulse();
 
     public Partition From { get; } = from;
@@ -23,6 +25,20 @@ internal sealed class SlotMove(Partition from, Partition to, int[] slots)
     public int[] Slots { get; } = slots;
 
     public IReadOnlySet<int> SlotSet { get; } = slots.ToFrozenSet();
+
+    /// <summary>
+    /// Whether the move still waits for its slots' work to end: work of the old owner's own thread may then join it
+    /// (a key call made by a request of one of the moving slots), since the state has not left yet.
+    /// </summary>
+    public bool IsDraining => Volatile.Read(ref _drainClosed) == 0;
+
+    /// <summary>No work joins any more (the mover then checks that none joined in between).</summary>
+    public void CloseDrain() => Interlocked.Exchange(ref _drainClosed, 1);
+
+    public void ReopenDrain() => Interlocked.Exchange(ref _drainClosed, 0);
+
+    /// <summary>Claims the end of the move: true once.</summary>
+    public bool TryEnd() => Interlocked.Exchange(ref _ended, 1) == 0;
 
     /// <summary>Completes when work in flight for a slot of the move may have ended (then look again).</summary>
     public Task Pulsed => Volatile.Read(ref _pulse).Task;

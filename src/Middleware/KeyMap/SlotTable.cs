@@ -38,7 +38,7 @@ internal sealed class SlotTable
     /// <summary>The partition that owns <paramref name="slot"/> now (the old owner while it moves).</summary>
     public Partition GetOwner(int slot) => Volatile.Read(ref _owners[slot]).Partition;
 
-    /// <summary>Whether <paramref name="slot"/> was moved by hand (a resize leaves it where it is). Under the runtime's resize gate.</summary>
+    /// <summary>Whether <paramref name="slot"/> was moved by hand (a resize leaves it where it is).</summary>
     public bool IsMovedByHand(int slot)
     {
         lock (_mapLock)
@@ -72,6 +72,23 @@ internal sealed class SlotTable
             // A move began in between: let it see the slot empty.
             Exit(slot);
         }
+    }
+
+    /// <summary>
+    /// Counts work in for <paramref name="slot"/> while <paramref name="move"/> still drains it: work the slot's old
+    /// owner starts on its own thread on behalf of work the move waits for, which would otherwise wait for the move
+    /// while the move waits for it. Returns false when the drain has closed (then wait for the move).
+    /// </summary>
+    public bool TryJoinDrain(int slot, SlotMove move)
+    {
+        Interlocked.Increment(ref _inFlight[slot]);
+        if (ReferenceEquals(Volatile.Read(ref _owners[slot]).Move, move) && move.IsDraining)
+        {
+            return true;
+        }
+
+        Exit(slot);
+        return false;
     }
 
     /// <summary>Counts out work counted in by <see cref="TryEnter"/>; the last one out of a moving slot tells the move.</summary>
@@ -151,7 +168,7 @@ internal sealed class SlotTable
         Volatile.Write(ref _snapshot, null);
     }
 
-    /// <summary>Forgets the slots moved by hand to partitions that no longer exist. Under the runtime's resize gate.</summary>
+    /// <summary>Forgets the slots moved by hand to partitions that no longer exist.</summary>
     public void ForgetMovesTo(Func<int, bool> removed)
     {
         lock (_mapLock)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -17,6 +18,9 @@ internal sealed partial class PartitionRuntime
     private readonly SemaphoreSlim _mapGate = new(1, 1);
     private readonly SlotTable _slots = new();
     private readonly HashSet<int> _pinnedPartitions = [];
+
+    // Partitions removed by a resize, still draining: the stop waits for them.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Partition, Task> _removing = new();
     private IDisposable? _reloadRegistration;
 
     // The options a configuration reload brought (the partitions it adds take their settings from them).
@@ -88,7 +92,7 @@ internal sealed partial class PartitionRuntime
 
             if (!await MoveAsync(new SlotMove(from, target, [slot]), byHand: true, stopping.Token).ConfigureAwait(false))
             {
-                throw new InvalidOperationException($"Slot {slot} could not be handed over from partition {from.Id} to partition {partitionId}: a state handoff failed (logged). It stays on partition {from.Id}.");
+                throw new InvalidOperationException($"Slot {slot} did not move from partition {from.Id} to partition {partitionId}: its requests did not end within HandoffTimeout, or a state handoff failed (logged). It stays on partition {from.Id}.");
             }
         }
         finally
@@ -163,8 +167,9 @@ internal sealed partial class PartitionRuntime
         {
             options = _services.GetRequiredService<IOptionsFactory<PartitionedHostingOptions>>().Create(Options.DefaultName);
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex)
         {
+            // Never out of the reload's callback (a file watcher's thread): the partitions keep running as they are.
             Log.ReloadedOptionsInvalid(_logger, ex.Message);
             return;
         }
@@ -242,15 +247,31 @@ internal sealed partial class PartitionRuntime
         }
 
         // Only the slots whose owner changes move; slots moved by hand stay where they are, if that partition stays.
-        var layout = Layout(_general);
-        var moves = Enumerable.Range(0, PartitionKeySlots.Count)
-            .Select(slot => (Slot: slot, From: _slots.GetOwner(slot), To: layout[slot]))
-            .Where(m => m.From != m.To && !(_slots.IsMovedByHand(m.Slot) && !m.From.IsRemoved))
-            .GroupBy(m => (m.From, m.To), m => m.Slot)
-            .Select(g => new SlotMove(g.Key.From, g.Key.To, [.. g]))
-            .ToList();
-        await Task.WhenAll(moves.Select(m => MoveAsync(m, byHand: false, cancellationToken))).ConfigureAwait(false);
+        List<SlotMove> moves = [];
+        bool[] moved;
+        try
+        {
+            var layout = Layout(_general);
+            moves = [.. Enumerable.Range(0, PartitionKeySlots.Count)
+                .Select(slot => (Slot: slot, From: _slots.GetOwner(slot), To: layout[slot]))
+                .Where(m => m.From != m.To && !(_slots.IsMovedByHand(m.Slot) && !m.From.IsRemoved))
+                .GroupBy(m => (m.From, m.To), m => m.Slot)
+                .Select(g => new SlotMove(g.Key.From, g.Key.To, [.. g]))];
+            moved = await Task.WhenAll(moves.Select(m => MoveAsync(m, byHand: false, cancellationToken))).ConfigureAwait(false);
+        }
+        catch when (count < previous)
+        {
+            // Called off (the host stops): the partitions to remove stay, with the slots they still own.
+            foreach (var partition in partitions[count..])
+            {
+                partition.IsRemoved = false;
+            }
 
+            _general = GeneralPartitions(partitions, options);
+            throw;
+        }
+
+        var failed = moved.Count(m => !m);
         if (count < previous)
         {
             // A removed partition whose handoff failed still owns slots: it stays, and so do those before it.
@@ -265,15 +286,19 @@ internal sealed partial class PartitionRuntime
             _slots.ForgetMovesTo(id => id >= kept);
             foreach (var removed in partitions[kept..])
             {
-                var instance = removed.Current;
-                _retiring[instance] = RemoveAsync(removed, instance);
+                _removing[removed] = RemoveAsync(removed);
             }
 
             if (kept != count)
             {
                 throw new InvalidOperationException(
-                    $"Resized to {kept} partitions instead of {count}: a state handoff failed (logged), and the partitions that still own slots stay.");
+                    $"Resized to {kept} partitions instead of {count}: {failed} of {moves.Count} slot moves failed (logged), and the partitions that still own slots stay.");
             }
+        }
+        else if (failed > 0)
+        {
+            throw new InvalidOperationException(
+                $"Resized to {count} partitions, but {failed} of {moves.Count} slot moves failed (logged): those slots stay with their old owners.");
         }
 
         Log.Resized(_logger, previous, count, moves.Sum(m => m.Slots.Length), Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -289,75 +314,131 @@ internal sealed partial class PartitionRuntime
 
     /// <summary>
     /// Moves a group of slots from one partition to another: marks them moving (new work for them waits), waits for
-    /// their work in flight to end (up to <c>HandoffTimeout</c>), hands their state over, then, on the owner that keeps
-    /// them, switches the map and lets the waiting work in, in arrival order. Returns false when the handoff failed
-    /// and the slots stayed with their old owner.
+    /// their work in flight to end, hands their state over, then, on the owner that keeps them, switches the map and
+    /// lets the waiting work in, in arrival order. Returns false when the move failed and the slots stayed with their
+    /// old owner, state included: their work did not end within <c>HandoffTimeout</c>, or a handoff threw. Cancelled
+    /// (the host stops), the slots stay too, and the cancellation propagates.
     /// </summary>
     private async Task<bool> MoveAsync(SlotMove move, bool byHand, CancellationToken cancellationToken)
     {
         var timeout = _options.HandoffTimeout;
         _slots.BeginMove(move);
-        using var deadline = TimeProvider.CreateTimer(static m => ((SlotMove)m!).Expire(), move, timeout, Timeout.InfiniteTimeSpan);
+        var ended = false;
+        try
+        {
+            using var deadline = TimeProvider.CreateTimer(static m => ((SlotMove)m!).Expire(), move, timeout, Timeout.InfiniteTimeSpan);
+            if (!await DrainAsync(move, timeout, cancellationToken).ConfigureAwait(false))
+            {
+                Log.HandoffDrainTimedOut(_logger, move.From.Id, move.To.Id, move.Slots.Length, _slots.CountWorkInFlight(move), timeout);
+                await FinishAsync(move, move.From, byHand, timeout).ConfigureAwait(false);
+                ended = true;
+                return false;
+            }
+
+            var owner = move.To;
+            try
+            {
+                await HandOverAsync(move, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Log.HandoffFailed(_logger, move.From.Id, move.To.Id, move.Slots.Length, ex);
+                owner = move.From;
+            }
+
+            await FinishAsync(move, owner, byHand, timeout).ConfigureAwait(false);
+            ended = true;
+            if (owner == move.To)
+            {
+                Metrics.SlotsMoved(move.To.Id, move.Slots.Length);
+            }
+
+            return owner == move.To;
+        }
+        finally
+        {
+            if (!ended)
+            {
+                // Cancelled: the slots stay where their state is, and what waits goes on there.
+                Finish(move, move.From, byHand);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until no work counted into the move's slots is left, then closes the drain (work of the old owner's own
+    /// thread can no longer join it); false after <paramref name="timeout"/>.
+    /// </summary>
+    private async Task<bool> DrainAsync(SlotMove move, TimeSpan timeout, CancellationToken cancellationToken)
+    {
         var started = TimeProvider.GetTimestamp();
         while (true)
         {
             var pulsed = move.Pulsed;
             if (!_slots.HasWorkInFlight(move))
             {
-                break;
+                move.CloseDrain();
+
+                // Work that joined the drain meanwhile (SlotTable.TryJoinDrain) keeps it open.
+                if (!_slots.HasWorkInFlight(move))
+                {
+                    return true;
+                }
+
+                move.ReopenDrain();
+                continue;
             }
 
             var left = timeout - TimeProvider.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
             try
             {
-                await pulsed.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, TimeProvider, cancellationToken).ConfigureAwait(false);
+                await pulsed.WaitAsync(left, TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
-                Log.HandoffDrainTimedOut(_logger, move.From.Id, move.To.Id, move.Slots.Length, _slots.CountWorkInFlight(move), timeout);
-                break;
+                return false;
             }
         }
+    }
 
-        var owner = move.To;
-        try
-        {
-            await HandOverAsync(move, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            Log.HandoffFailed(_logger, move.From.Id, move.To.Id, move.Slots.Length, ex);
-            owner = move.From;
-        }
-        catch (OperationCanceledException)
-        {
-            // The host is stopping: the slots stay where their state is.
-            owner = move.From;
-            Finish(move, owner, byHand);
-            throw;
-        }
-
-        // Switched on the owner, then the waiting work enters there one by one, in arrival order.
-        await owner.Current.InvokeAsync(
+    /// <summary>
+    /// Switches the map to <paramref name="owner"/> and lets the waiting work in, on the owner (so that it starts there
+    /// in arrival order); here when the owner does not take the switch within <paramref name="timeout"/> (its thread
+    /// is stalled).
+    /// </summary>
+    private async Task FinishAsync(SlotMove move, Partition owner, bool byHand, TimeSpan timeout)
+    {
+        var finish = owner.Current.InvokeAsync(
             static s =>
             {
                 var (runtime, move, owner, byHand) = ((PartitionRuntime, SlotMove, Partition, bool))s;
                 runtime.Finish(move, owner, byHand);
                 return Task.CompletedTask;
             },
-            (this, move, owner, byHand)).ConfigureAwait(false);
-        if (owner == move.To)
+            (this, move, owner, byHand));
+        try
         {
-            Metrics.SlotsMoved(move.To.Id, move.Slots.Length);
+            await finish.WaitAsync(timeout, TimeProvider).ConfigureAwait(false);
         }
-
-        return owner == move.To;
+        catch (TimeoutException)
+        {
+            Finish(move, owner, byHand);
+        }
     }
 
+    /// <summary>Ends a move, once: the map then names <paramref name="owner"/>, and what waits is released.</summary>
     private void Finish(SlotMove move, Partition owner, bool byHand)
     {
-        _slots.EndMove(move, owner, byHand);
-        move.Release();
+        if (move.TryEnd())
+        {
+            _slots.EndMove(move, owner, byHand);
+            move.Release();
+        }
     }
 
     /// <summary>
@@ -369,17 +450,13 @@ internal sealed partial class PartitionRuntime
     {
         var from = move.From.Current;
         var to = move.To.Current;
-        var exporters = from.Services.GetServices<IPartitionStateHandoff>().ToArray();
-        var importers = to.Services.GetServices<IPartitionStateHandoff>().ToArray();
-        if (exporters.Length == 0)
-        {
-            return;
-        }
 
+        // Resolved and run on each partition's thread, where partition-local services live.
         var states = await from.InvokeAsync(
             static async s =>
             {
-                var (exporters, partition, slots, cancellationToken) = ((IPartitionStateHandoff[], IPartitionContext, IReadOnlySet<int>, CancellationToken))s;
+                var (partition, slots, cancellationToken) = ((PartitionInstance, IReadOnlySet<int>, CancellationToken))s;
+                var exporters = partition.Services.GetServices<IPartitionStateHandoff>().ToArray();
                 var states = new object?[exporters.Length];
                 for (var i = 0; i < exporters.Length; i++)
                 {
@@ -388,57 +465,73 @@ internal sealed partial class PartitionRuntime
 
                 return states;
             },
-            (exporters, (IPartitionContext)from, move.SlotSet, cancellationToken),
+            (from, move.SlotSet, cancellationToken),
             dequeues: false,
             cancellationToken).ConfigureAwait(false);
+        if (states.Length == 0)
+        {
+            return;
+        }
 
         try
         {
-            await Import(to, importers, states).ConfigureAwait(false);
+            await Import(to, states, cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex)
         {
-            await Import(from, exporters, states).ConfigureAwait(false);
-            throw;
+            try
+            {
+                // Not cancellable: the state must go back where it came from.
+                await Import(from, states, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception back)
+            {
+                Log.HandoffStateLost(_logger, move.From.Id, move.To.Id, move.Slots.Length, back);
+            }
+
+            ExceptionDispatchInfo.Throw(ex);
         }
 
-        Task Import(PartitionInstance instance, IPartitionStateHandoff[] handoffs, object?[] states) => instance.InvokeAsync(
+        Task Import(PartitionInstance instance, object?[] states, CancellationToken token) => instance.InvokeAsync(
             static async s =>
             {
-                var (handoffs, partition, slots, states, cancellationToken) = ((IPartitionStateHandoff[], IPartitionContext, IReadOnlySet<int>, object?[], CancellationToken))s;
-                for (var i = 0; i < handoffs.Length; i++)
+                var (partition, slots, states, cancellationToken) = ((PartitionInstance, IReadOnlySet<int>, object?[], CancellationToken))s;
+                var importers = partition.Services.GetServices<IPartitionStateHandoff>().ToArray();
+                for (var i = 0; i < importers.Length; i++)
                 {
-                    await handoffs[i].ImportAsync(partition, slots, states[i], cancellationToken);
+                    await importers[i].ImportAsync(partition, slots, states[i], cancellationToken);
                 }
             },
-            (handoffs, (IPartitionContext)instance, move.SlotSet, states, cancellationToken));
+            (instance, move.SlotSet, states, token));
     }
 
     /// <summary>
-    /// Retires a partition removed by a resize: its connections are asked to close after their current request, its
-    /// requests drain (up to <c>RecycleDrainTimeout</c>, then what is left is aborted), then it is disposed.
+    /// Retires a partition removed by a resize: once no recycle of it is under way, its connections are asked to close
+    /// after their current request, and its requests and connections get <c>RecycleDrainTimeout</c> to end (then what
+    /// is left is aborted); then it is disposed.
     /// </summary>
-    private async Task RemoveAsync(Partition partition, PartitionInstance instance)
+    private async Task RemoveAsync(Partition partition)
     {
+        var gate = false;
         try
         {
+            await partition.RecycleGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            gate = true;
+            var instance = partition.Current;
             var connections = partition.CloseConnections();
             Log.PartitionRemoved(_logger, partition.Id, connections, instance.ActiveRequests);
+            var started = TimeProvider.GetTimestamp();
             var drained = await WaitIdleAsync(instance, _options.RecycleDrainTimeout, _stopping.Token).ConfigureAwait(false);
-            var deadline = TimeProvider.GetTimestamp();
-            while (partition.ActiveConnections > 0 && TimeProvider.GetElapsedTime(deadline) < s_abortGrace && !_stopping.IsCancellationRequested)
+            _stopping.Token.ThrowIfCancellationRequested();
+            while (partition.ActiveConnections > 0 && TimeProvider.GetElapsedTime(started) < _options.RecycleDrainTimeout)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider, _stopping.Token).ConfigureAwait(false);
-            }
-
-            if (_stopping.IsCancellationRequested)
-            {
-                return;
+                await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider, _stopping.Token).ConfigureAwait(false);
             }
 
             if (!drained || partition.ActiveConnections > 0)
             {
-                instance.AbortInFlight();
+                var aborted = instance.AbortInFlight();
+                Log.RecycleDrainTimedOut(_logger, partition.Id, instance.Generation, aborted + partition.ActiveConnections, _options.RecycleDrainTimeout);
                 partition.AbortConnections();
                 await WaitIdleAsync(instance, s_abortGrace, _stopping.Token).ConfigureAwait(false);
             }
@@ -451,7 +544,12 @@ internal sealed partial class PartitionRuntime
         }
         finally
         {
-            _retiring.TryRemove(instance, out _);
+            if (gate)
+            {
+                partition.RecycleGate.Release();
+            }
+
+            _removing.TryRemove(partition, out _);
         }
     }
 }

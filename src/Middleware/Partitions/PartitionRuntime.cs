@@ -447,7 +447,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
         try
         {
-            if (partition.Current != old || !_running || _stopRequested)
+            if (partition.Current != old || !_running || _stopRequested || partition.IsRemoved)
             {
                 return;
             }
@@ -770,6 +770,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
         _running = false;
         await Task.WhenAll(_retiring.Values).ConfigureAwait(false);
+        await Task.WhenAll(_removing.Values).ConfigureAwait(false);
         await Task.WhenAll(_instances.Keys.Select(DisposeInstanceAsync)).ConfigureAwait(false);
 
         Log.PartitionsStopped(_logger, partitions.Length);

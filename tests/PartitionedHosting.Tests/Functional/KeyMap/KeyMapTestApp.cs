@@ -36,6 +36,15 @@ internal static class KeyMapTestApp
                     return state.Append(partition, key, n);
                 }).WithPartitionKey("key");
                 app.MapGet("/log/{key}", (string key, KeyedState state) => state.Log(key)).WithPartitionKey("key");
+
+                // Holds its slot until the test lets it go; then, optionally, calls for another key through the invoker.
+                app.MapPost("/slow/{key}", async (string key, string? then, KeyedState state, IPartitionContext partition, HandoffControl control, PartitionedHosting.CrossPartition.IPartitionInvoker invoker) =>
+                {
+                    control.SlowStarted.TrySetResult();
+                    await control.SlowGate.Task;
+                    var nested = then is null ? "" : " " + await invoker.InvokeForKeyAsync(then, (p, _) => Task.FromResult(p.Id.ToString(CultureInfo.InvariantCulture)));
+                    return state.Increment(partition, key) + nested;
+                }).WithPartitionKey("key");
                 map?.Invoke(app);
             },
             partition =>
@@ -58,6 +67,11 @@ internal static class KeyMapTestApp
 internal sealed class HandoffControl
 {
     public TaskCompletionSource ExportStarted { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource SlowStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>What <c>/slow/{key}</c> waits for.</summary>
+    public TaskCompletionSource SlowGate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>When set, exports wait for it.</summary>
     public Task? ExportGate { get; set; }

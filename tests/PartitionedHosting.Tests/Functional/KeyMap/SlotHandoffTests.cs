@@ -14,7 +14,8 @@ public sealed class SlotHandoffTests
     [Fact]
     public async Task MovedSlot_HandsItsStateOver_OnBothThreads_AndWaitingRequestsRunOnTheNewOwnerInArrivalOrder()
     {
-        await using var app = await KeyMapTestApp.StartAsync(2);
+        // Six requests arrive one after the other while the export is held: the move must not time out meanwhile.
+        await using var app = await KeyMapTestApp.StartAsync(2, settings: s => s["PartitionedHosting:HandoffTimeout"] = "00:01:00");
         var manager = app.Services.GetRequiredService<IPartitionManager>();
         var control = app.Services.GetRequiredService<HandoffControl>();
         var runtime = app.Runtime;
@@ -160,5 +161,85 @@ public sealed class SlotHandoffTests
         await manager.MoveSlotAsync(slot, to).WaitAsync(KestrelTestApp.Timeout);
 
         Assert.Equal(to, await invoker.InvokeForKeyAsync(key, (p, _) => Task.FromResult(p.Id)).WaitAsync(KestrelTestApp.Timeout));
+    }
+
+    [Fact]
+    public async Task RequestsThatOutliveHandoffTimeout_CallTheMoveOff_AndKeepTheirChangesOnTheOldOwner()
+    {
+        await using var app = await KeyMapTestApp.StartAsync(2, settings: s => s["PartitionedHosting:HandoffTimeout"] = "00:00:00.300");
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        var control = app.Services.GetRequiredService<HandoffControl>();
+        const string key = "long";
+        var slot = PartitionKeySlots.GetSlot(key);
+        var from = manager.KeyMap.GetOwner(slot);
+        using var slowClient = app.CreateClient();
+        var slow = KeyMapTestApp.PostAsync(slowClient, $"/slow/{key}");
+        await control.SlowStarted.Task.WaitAsync(KestrelTestApp.Timeout);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => manager.MoveSlotAsync(slot, 1 - from).WaitAsync(KestrelTestApp.Timeout));
+        Assert.Contains($"stays on partition {from}", error.Message, StringComparison.Ordinal);
+        Assert.Empty(control.Handoffs);
+
+        control.SlowGate.SetResult();
+        Assert.Equal(from.ToString(CultureInfo.InvariantCulture), await slow.WaitAsync(KestrelTestApp.Timeout));
+        using var client = app.CreateClient();
+        Assert.Equal(from.ToString(CultureInfo.InvariantCulture), await KeyMapTestApp.PostAsync(client, $"/inc/{key}"));
+        Assert.Equal("2", await client.GetStringAsync($"/count/{key}"));
+    }
+
+    [Fact]
+    public async Task KeyCallFromARequestOfTheMovingSlot_JoinsTheDrainOnTheOldOwner_InsteadOfWaitingForTheMoveThatWaitsForIt()
+    {
+        await using var app = await KeyMapTestApp.StartAsync(2);
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        var control = app.Services.GetRequiredService<HandoffControl>();
+
+        // Hash tags: both keys share one slot.
+        const string key = "{tenant}.orders", other = "{tenant}.cart";
+        var slot = PartitionKeySlots.GetSlot(key);
+        Assert.Equal(slot, PartitionKeySlots.GetSlot(other));
+        var from = manager.KeyMap.GetOwner(slot);
+        using var slowClient = app.CreateClient();
+        var slow = KeyMapTestApp.PostAsync(slowClient, $"/slow/{Uri.EscapeDataString(key)}?then={Uri.EscapeDataString(other)}");
+        await control.SlowStarted.Task.WaitAsync(KestrelTestApp.Timeout);
+
+        var move = manager.MoveSlotAsync(slot, 1 - from);
+        await KestrelTestApp.WaitUntilAsync(() => app.Runtime.KeyMap.Version > 0 && !move.IsCompleted && control.Handoffs.IsEmpty, "the move drains");
+        control.SlowGate.SetResult();
+
+        // The nested call ran on the old owner, which still held the slot's state; then the move went ahead.
+        Assert.Equal($"{from} {from}", await slow.WaitAsync(KestrelTestApp.Timeout));
+        await move.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(1 - from, manager.KeyMap.GetOwner(slot));
+        using var client = app.CreateClient();
+        Assert.Equal("1", await client.GetStringAsync($"/count/{Uri.EscapeDataString(key)}"));
+    }
+
+    [Fact]
+    public async Task CancelledMove_LeavesTheSlotWithItsOwner_AndItsRequestsGoOn()
+    {
+        await using var app = await KeyMapTestApp.StartAsync(2);
+        var manager = app.Services.GetRequiredService<IPartitionManager>();
+        var control = app.Services.GetRequiredService<HandoffControl>();
+        const string key = "cancelled";
+        var slot = PartitionKeySlots.GetSlot(key);
+        var from = manager.KeyMap.GetOwner(slot);
+        using var slowClient = app.CreateClient();
+        var slow = KeyMapTestApp.PostAsync(slowClient, $"/slow/{key}");
+        await control.SlowStarted.Task.WaitAsync(KestrelTestApp.Timeout);
+
+        using var cancel = new CancellationTokenSource();
+        var move = manager.MoveSlotAsync(slot, 1 - from, cancel.Token);
+        using var client = app.CreateClient();
+        var waiting = KeyMapTestApp.PostAsync(client, $"/inc/{key}");
+        await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Slots.CountWaiting(slot) == 1, "a request waits for the move");
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => move.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal(from.ToString(CultureInfo.InvariantCulture), await waiting.WaitAsync(KestrelTestApp.Timeout));
+        control.SlowGate.SetResult();
+        await slow.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(from, manager.KeyMap.GetOwner(slot));
+        Assert.Equal("2", await client.GetStringAsync($"/count/{key}"));
     }
 }
