@@ -34,6 +34,27 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task InvalidClusterAndHandoffSettings_FailAtStartup_NamingTheKeyAndTheAllowedValues()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["PartitionedHosting:Cluster:Nodes:0"] = "http://10.0.0.1:80",
+            ["PartitionedHosting:Cluster:Nodes:1"] = "http://10.0.0.1:80/",
+            ["PartitionedHosting:Cluster:Self"] = "http://10.0.0.9:80",
+            ["PartitionedHosting:Cluster:Seeds"] = "x",
+            ["PartitionedHosting:HandoffTimeout"] = "00:00:00",
+        };
+        await using var app = KestrelTestApp.Build(settings, _ => { });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync().WaitAsync(KestrelTestApp.Timeout));
+
+        Assert.Contains("PartitionedHosting:Cluster:Nodes:1 = 'http://10.0.0.1:80/' is listed twice", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:Cluster:Self = 'http://10.0.0.9:80' is not a node; allowed values: 0 to 1, or one of http://10.0.0.1:80, http://10.0.0.1:80/.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:Cluster:Seeds is not a known cluster setting; known settings are Nodes, Self.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:HandoffTimeout", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PerPartitionIdleResume_ReachesEachPartitionsThread_AndSurvivesARecycle()
     {
         var settings = Settings.Partitioned(3, "SingleThreaded");

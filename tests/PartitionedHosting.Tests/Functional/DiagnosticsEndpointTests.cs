@@ -36,6 +36,28 @@ public sealed class DiagnosticsEndpointTests
     }
 
     [Fact]
+    public async Task Diagnostics_ShowTheKeyMap_ItsVersionSlotsPerPartitionAndMovedSlots_AndEverySlotOnRequest()
+    {
+        await using var app = await KestrelTestApp.StartAsync(Settings.Partitioned(2, "SingleThreaded"), a => a.MapPartitionDiagnostics().RequireLoopback());
+        var manager = app.Services.GetRequiredService<PartitionedHosting.Partitions.IPartitionManager>();
+        await manager.MoveSlotAsync(7, 1 - manager.KeyMap.GetOwner(7)).WaitAsync(KestrelTestApp.Timeout);
+        using var client = app.CreateClient();
+
+        using var summary = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/_partitions"));
+        using var full = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/_partitions?slots=all"));
+
+        var map = summary.RootElement.GetProperty("keyMap");
+        Assert.Equal(manager.KeyMap.Version, map.GetProperty("version").GetInt64());
+        Assert.Equal(16384, map.GetProperty("slotsByPartition").EnumerateArray().Sum(p => p.GetProperty("slots").GetInt32()));
+        Assert.Equal(manager.KeyMap.CountSlots(1), map.GetProperty("slotsByPartition")[1].GetProperty("slots").GetInt32());
+        Assert.Equal(7, map.GetProperty("movedByHand")[0].GetProperty("slot").GetInt32());
+        Assert.False(map.TryGetProperty("ranges", out _));
+        var ranges = full.RootElement.GetProperty("keyMap").GetProperty("ranges").EnumerateArray().Select(r => (Start: r[0].GetInt32(), End: r[1].GetInt32(), Partition: r[2].GetInt32())).ToList();
+        Assert.Equal(16384, ranges.Sum(r => r.End - r.Start + 1));
+        Assert.All(ranges, r => Assert.All(Enumerable.Range(r.Start, r.End - r.Start + 1), slot => Assert.Equal(manager.KeyMap.GetOwner(slot), r.Partition)));
+    }
+
+    [Fact]
     public async Task Diagnostics_OnAManagementPort_AnswerThereOnly_WhateverTheHostHeaderSays()
     {
         var managementPort = KestrelTestApp.FreePort();

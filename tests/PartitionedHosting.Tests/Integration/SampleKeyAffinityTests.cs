@@ -49,6 +49,32 @@ public sealed class SampleKeyAffinityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Resize_MovesTheSamplesCountersWithTheirSlots_AndKeysKeepCountingOnTheirNewOwner()
+    {
+        using var client = _factory.CreateClient();
+        for (var i = 0; i < 50; i++)
+        {
+            (await client.PostAsync($"/counters/item-{i}", null).WaitAsync(TimeSpan.FromSeconds(30))).EnsureSuccessStatusCode();
+        }
+
+        var manager = _factory.Services.GetRequiredService<PartitionedHosting.Partitions.IPartitionManager>();
+        await manager.ResizeAsync(2).WaitAsync(TimeSpan.FromSeconds(30));
+        await manager.ResizeAsync(3).WaitAsync(TimeSpan.FromSeconds(30));
+
+        for (var i = 0; i < 50; i++)
+        {
+            var response = await client.PostAsync($"/counters/item-{i}", null).WaitAsync(TimeSpan.FromSeconds(30));
+            var counter = await response.EnsureSuccessStatusCode().Content.ReadFromJsonAsync<Counter>();
+            Assert.Equal(new Counter($"item-{i}", 2, Partitions.GetPartitionForKey($"item-{i}")), counter);
+            Assert.InRange(counter!.Partition, 0, 2);
+        }
+
+        var totals = await client.GetFromJsonAsync<CounterTotals>("/counters").WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(100, totals!.Total);
+        Assert.Equal(3, totals.Partitions.Count);
+    }
+
+    [Fact]
     public async Task FanOut_ReturnsTheTotalOverEveryPartition()
     {
         using var client = _factory.CreateClient();
