@@ -7,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 // Ordinary registrations are shared by every partition, as in any application.
 builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
 
 // Every partition gets its own instances of what the callback registers.
 builder.AddPartitionedHosting(partition =>

@@ -15,10 +15,10 @@ namespace PartitionedHosting.CrossPartition;
 /// </remarks>
 public interface IPartitionInvoker
 {
-    /// <summary>The number of partitions.</summary>
+    /// <summary>The number of partitions now (a resize changes it).</summary>
     int PartitionCount { get; }
 
-    /// <summary>The id of the partition that owns <paramref name="key"/> (the configured key policy).</summary>
+    /// <summary>The id of the partition that owns <paramref name="key"/> now, by the key map (its old owner while its slot moves).</summary>
     /// <param name="key">A partition key.</param>
     /// <returns>The owner's id.</returns>
     int GetPartitionForKey(string key);
@@ -33,7 +33,11 @@ public interface IPartitionInvoker
     /// <exception cref="InvalidOperationException">The partitions are not running.</exception>
     Task<T> InvokeAsync<T>(int partitionId, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default);
 
-    /// <summary>Runs <paramref name="work"/> on the partition that owns <paramref name="key"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on the partition that owns <paramref name="key"/>, counted in the key's slot as a
+    /// keyed request is: while the slot moves, the call waits for the move and runs on the new owner (after
+    /// <c>HandoffTimeout</c> it fails with <see cref="PartitionUnavailableException"/>).
+    /// </summary>
     /// <typeparam name="T">The work's result.</typeparam>
     /// <param name="key">A partition key.</param>
     /// <param name="work">The work; it receives the owner partition and <paramref name="cancellationToken"/>.</param>

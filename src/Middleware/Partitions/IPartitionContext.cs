@@ -9,10 +9,13 @@ namespace PartitionedHosting.Partitions;
 /// </remarks>
 public interface IPartitionContext
 {
-    /// <summary>The partition's index, from 0 to <see cref="PartitionCount"/> - 1.</summary>
+    /// <summary>
+    /// The partition's index, from 0 to <see cref="PartitionCount"/> - 1 (a partition that a resize is removing keeps
+    /// its index while it drains).
+    /// </summary>
     int Id { get; }
 
-    /// <summary>The number of partitions in the process.</summary>
+    /// <summary>The number of partitions in the process now: a resize (<see cref="IPartitionManager.ResizeAsync"/>) changes it.</summary>
     int PartitionCount { get; }
 
     /// <summary>How the partition runs request code.</summary>
