@@ -166,7 +166,8 @@ public sealed class DiagnosticsEndpointTests
                 _ = client.GetStringAsync("/block");
             }
 
-            await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions.All(p => p.ActiveRequests == 1), "both partitions are blocked");
+            // Started, not only admitted: a block still queued would make the queue look full to the next request.
+            await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions.All(p => p.ActiveRequests == 1 && p.QueueLength == 0), "both partitions are blocked");
             if (trouble == "stalled")
             {
                 await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions.All(p => p.State == PartitionState.Stalled), "both partitions are stalled");
