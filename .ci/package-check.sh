@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The path a user takes, checked end to end: packs the libraries into a local folder feed (no warnings allowed),
+# makes a fresh project with `dotnet new web`, adds PartitionedHosting.Hosting from that feed, calls
+# builder.AddPartitionedHosting() and serves a request over Kestrel. Exits non-zero when a step fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 CI=true
+
+work=$(mktemp -d)
+pid=
+cleanup() {
+  [[ -z "$pid" ]] || kill "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+dotnet pack Hosting.sln -c Release -o "$work/feed" -v q --nologo >"$work/pack.log" 2>&1 || { cat "$work/pack.log"; exit 1; }
+if grep -E ': warning ' "$work/pack.log"; then
+  echo "FAIL: dotnet pack printed warnings"
+  exit 1
+fi
+version=$(dotnet msbuild src/Hosting -getProperty:Version)
+for id in PartitionedHosting.Middleware PartitionedHosting.Hosting PartitionedHosting.Yarp; do
+  for kind in nupkg snupkg; do
+    [[ -f "$work/feed/$id.$version.$kind" ]] || { echo "FAIL: $id.$version.$kind was not packed"; exit 1; }
+  done
+done
+echo "ok:   packed $version: $(cd "$work/feed" && echo *)"
+
+# A fresh project, restored into a package folder of its own so that nothing cached stands in for the feed.
+export NUGET_PACKAGES="$work/packages"
+dotnet new web -o "$work/app" -n App --no-restore >/dev/null
+cat >"$work/app/nuget.config" <<CONFIG
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="local" value="$work/feed" />
+    <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
+  </packageSources>
+</configuration>
+CONFIG
+dotnet add "$work/app" package PartitionedHosting.Hosting --version "$version" >"$work/add.log" 2>&1 || { cat "$work/add.log"; exit 1; }
+cat >"$work/app/Program.cs" <<'PROGRAM'
+using PartitionedHosting.Partitions;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddPartitionedHosting();
+
+var app = builder.Build();
+app.MapGet("/", (IPartitionContext partition) => $"partition {partition.Id} of {partition.PartitionCount}, {partition.Mode}");
+app.Run();
+PROGRAM
+dotnet build "$work/app" -c Release -v q --nologo >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+
+port=5190
+dotnet "$work/app/bin/Release/net10.0/App.dll" --urls "http://127.0.0.1:$port" \
+  --PartitionedHosting:PartitionCount=2 --PartitionedHosting:Mode=SingleThreaded >"$work/app.log" 2>&1 &
+pid=$!
+answer=$(curl -sf --retry 30 --retry-delay 1 --retry-all-errors --max-time 2 "http://127.0.0.1:$port/") || { echo "FAIL: the app did not answer"; cat "$work/app.log"; exit 1; }
+if [[ "$answer" =~ ^partition\ [01]\ of\ 2,\ SingleThreaded$ ]]; then
+  echo "ok:   a new 'dotnet new web' app with PartitionedHosting.Hosting $version answered: $answer"
+else
+  echo "FAIL: unexpected answer: $answer"
+  exit 1
+fi
