@@ -41,7 +41,7 @@ cat >"$work/app/nuget.config" <<CONFIG
 CONFIG
 dotnet add "$work/app" package PartitionedHosting.Hosting --version "$version" >"$work/add.log" 2>&1 || { cat "$work/add.log"; exit 1; }
 cat >"$work/app/Program.cs" <<'PROGRAM'
-using PartitionedHosting.Partitions;
+using PartitionedHosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddPartitionedHosting();

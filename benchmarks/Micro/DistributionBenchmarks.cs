@@ -2,8 +2,6 @@ using System.Net;
 using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.DependencyInjection;
 using PartitionedHosting;
-using PartitionedHosting.Distribution;
-using PartitionedHosting.Partitions;
 
 /// <summary>
 /// The connection distribution policies: what every new connection pays to be assigned a partition. The policies are

@@ -7,8 +7,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using PartitionedHosting;
-using PartitionedHosting.CrossPartition;
-using PartitionedHosting.Partitions;
 
 /// <summary>
 /// Calls into running partitions of a started application (Kestrel on 127.0.0.1, two partitions), through the public

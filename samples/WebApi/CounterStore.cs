@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
-using PartitionedHosting.KeyMap;
-using PartitionedHosting.Partitions;
+using PartitionedHosting;
 
 namespace WebApi;
 

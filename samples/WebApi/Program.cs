@@ -1,6 +1,4 @@
-using PartitionedHosting.CrossPartition;
-using PartitionedHosting.KeyMap;
-using PartitionedHosting.Partitions;
+using PartitionedHosting;
 using WebApi;
 
 var builder = WebApplication.CreateBuilder(args);

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Endpoint metadata that declares the endpoint's partition key: every request with the same key runs the endpoint

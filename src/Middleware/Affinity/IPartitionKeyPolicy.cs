@@ -1,7 +1,7 @@
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>
-/// Lays out the key map: which partition owns each slot (<see cref="KeyMap.PartitionKeySlots"/>) for a number of
+/// Lays out the key map: which partition owns each slot (<see cref="PartitionKeySlots"/>) for a number of
 /// partitions, before any slot is moved by hand. The layout must be stable for a given count, across processes and
 /// restarts, and should move few slots when the count changes: a resize moves exactly the slots whose owner differs.
 /// </summary>
@@ -15,7 +15,7 @@ public interface IPartitionKeyPolicy
     string Name { get; }
 
     /// <summary>Maps <paramref name="slot"/> to a partition.</summary>
-    /// <param name="slot">A slot, from 0 to <see cref="KeyMap.PartitionKeySlots.Count"/> - 1.</param>
+    /// <param name="slot">A slot, from 0 to <see cref="PartitionKeySlots.Count"/> - 1.</param>
     /// <param name="partitionCount">The number of partitions that own keys, 1 or more.</param>
     /// <returns>The owner's index among the partitions that own keys, from 0 to <paramref name="partitionCount"/> - 1.</returns>
     int GetPartition(int slot, int partitionCount);

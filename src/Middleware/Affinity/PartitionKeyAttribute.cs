@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Declares the partition key of a controller action, a controller (all its actions) or a Razor page: every

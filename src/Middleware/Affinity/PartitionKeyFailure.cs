@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>What happens to a request of a keyed endpoint whose key is missing or unreadable.</summary>
 public enum PartitionKeyFailure

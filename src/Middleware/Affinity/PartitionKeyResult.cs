@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>Whether a request's partition key could be read.</summary>
 public enum PartitionKeyStatus

@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.AspNetCore.Routing.Template;
 using PartitionedHosting.Configuration;
+using PartitionedHosting.Affinity;
 
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Reads a request's partition key by the rules of configuration (<c>PartitionedHosting:Keys</c>), without the

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Affinity;
+namespace PartitionedHosting;
 
 /// <summary>Where a request's partition key is read from.</summary>
 public enum PartitionKeySource

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Configuration;
+namespace PartitionedHosting;
 
 /// <summary>
 /// What runs the code of a <see cref="ExecutionMode.SingleThreaded"/> partition that becomes ready (an <c>await</c>

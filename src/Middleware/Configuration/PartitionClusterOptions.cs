@@ -1,8 +1,8 @@
-namespace PartitionedHosting.Configuration;
+namespace PartitionedHosting;
 
 /// <summary>
 /// The nodes that share the key map (<c>PartitionedHosting:Cluster</c>): each owns the slots that
-/// <see cref="KeyMap.PartitionCluster"/> gives it, and answers a keyed request for a slot it does not own with
+/// <see cref="PartitionCluster"/> gives it, and answers a keyed request for a slot it does not own with
 /// <c>421 Misdirected Request</c> naming the owner.
 /// </summary>
 public sealed class PartitionClusterOptions

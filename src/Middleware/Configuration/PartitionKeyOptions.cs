@@ -1,6 +1,6 @@
 using PartitionedHosting.Affinity;
 
-namespace PartitionedHosting.Configuration;
+namespace PartitionedHosting;
 
 /// <summary>A partition key declared in configuration for the endpoints with a given route pattern.</summary>
 public sealed class PartitionKeyOptions

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Configuration;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Settings of one partition that override the section-wide values of <see cref="PartitionedHostingOptions"/>.

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Configuration;
+namespace PartitionedHosting;
 
 /// <summary>How the partitioned server's connections reach their partitions.</summary>
 public enum PartitionTransport

@@ -11,7 +11,7 @@ internal static class PartitionedHostingDefaults
 
     public const PartitionTransport Transport = PartitionTransport.Kestrel;
 
-    public const IdleResume IdleResume = Configuration.IdleResume.Thread;
+    public const IdleResume IdleResume = IdleResume.Thread;
 
     public const int MaxQueueLength = 1024;
 
@@ -33,9 +33,9 @@ internal static class PartitionedHostingDefaults
 
     public static int PartitionCount => Environment.ProcessorCount;
 
-    public const Affinity.PartitionKeyFailure KeyFailure = Affinity.PartitionKeyFailure.BadRequest;
+    public const PartitionKeyFailure KeyFailure = PartitionKeyFailure.BadRequest;
 
-    public static string KeyPolicy => Affinity.PartitionKeyPolicies.JumpHash;
+    public static string KeyPolicy => PartitionKeyPolicies.JumpHash;
 
-    public static string ConnectionDistribution => Distribution.ConnectionDistributionPolicies.RoundRobin;
+    public static string ConnectionDistribution => ConnectionDistributionPolicies.RoundRobin;
 }

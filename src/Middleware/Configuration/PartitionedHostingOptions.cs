@@ -1,4 +1,6 @@
-namespace PartitionedHosting.Configuration;
+using PartitionedHosting.Configuration;
+
+namespace PartitionedHosting;
 
 /// <summary>
 /// Options of partitioned hosting, bound from the <c>PartitionedHosting</c> configuration section.
@@ -24,7 +26,7 @@ public sealed class PartitionedHostingOptions
     /// <summary>
     /// The name of the policy that assigns a new connection to a partition: <c>RoundRobin</c>,
     /// <c>LeastConnections</c>, <c>PowerOfTwoChoices</c>, <c>ClientAddressHash</c>, or the name of a registered
-    /// <see cref="Distribution.IConnectionDistributionPolicy"/>. Case-insensitive.
+    /// <see cref="IConnectionDistributionPolicy"/>. Case-insensitive.
     /// </summary>
     /// <remarks>Defaults to <c>RoundRobin</c>.</remarks>
     public string ConnectionDistribution { get; set; } = PartitionedHostingDefaults.ConnectionDistribution;
@@ -40,12 +42,12 @@ public sealed class PartitionedHostingOptions
     /// <summary>
     /// What runs the code of a <see cref="ExecutionMode.SingleThreaded"/> partition that becomes ready while the
     /// partition's thread sleeps (an <c>await</c> of a database call that completed): the partition's thread
-    /// (<see cref="Configuration.IdleResume.Thread"/>) or, standing in for it under the partition's turn, the thread
-    /// pool (<see cref="Configuration.IdleResume.ThreadPool"/>).
+    /// (<see cref="IdleResume.Thread"/>) or, standing in for it under the partition's turn, the thread
+    /// pool (<see cref="IdleResume.ThreadPool"/>).
     /// </summary>
     /// <remarks>
-    /// Defaults to <see cref="Configuration.IdleResume.Thread"/>. Either way the partition's code runs one synchronous
-    /// segment at a time with the partition's context and services; <see cref="Configuration.IdleResume.ThreadPool"/>
+    /// Defaults to <see cref="IdleResume.Thread"/>. Either way the partition's code runs one synchronous
+    /// segment at a time with the partition's context and services; <see cref="IdleResume.ThreadPool"/>
     /// saves a wake-up of the thread per resumed await and gives up running on one thread only.
     /// </remarks>
     public IdleResume IdleResume { get; set; } = PartitionedHostingDefaults.IdleResume;
@@ -82,14 +84,14 @@ public sealed class PartitionedHostingOptions
 
     /// <summary>
     /// The name of the policy that maps a partition key to its owner partition: <c>JumpHash</c>, <c>Rendezvous</c>,
-    /// or the name of a registered <see cref="Affinity.IPartitionKeyPolicy"/>. Case-insensitive.
+    /// or the name of a registered <see cref="IPartitionKeyPolicy"/>. Case-insensitive.
     /// </summary>
     /// <remarks>Defaults to <c>JumpHash</c>.</remarks>
     public string KeyPolicy { get; set; } = PartitionedHostingDefaults.KeyPolicy;
 
     /// <summary>What a request of a keyed endpoint gets when its key is missing or unreadable.</summary>
-    /// <remarks>Defaults to <see cref="Affinity.PartitionKeyFailure.BadRequest"/>.</remarks>
-    public Affinity.PartitionKeyFailure KeyFailure { get; set; } = PartitionedHostingDefaults.KeyFailure;
+    /// <remarks>Defaults to <see cref="PartitionKeyFailure.BadRequest"/>.</remarks>
+    public PartitionKeyFailure KeyFailure { get; set; } = PartitionedHostingDefaults.KeyFailure;
 
     /// <summary>
     /// Partition keys declared for endpoints by route pattern, so that an application can opt in without code

@@ -1,6 +1,6 @@
 using PartitionedHosting.Partitions;
 
-namespace PartitionedHosting.CrossPartition;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Runs code on another partition, with that partition's services, and returns its result: by partition id, on the

@@ -32,7 +32,7 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(work);
         _ = Running;
-        return InvokeForSlot(KeyMap.PartitionKeySlots.GetSlot(key), work, cancellationToken);
+        return InvokeForSlot(PartitionKeySlots.GetSlot(key), work, cancellationToken);
     }
 
     /// <summary>Runs the call on the slot's owner, counted in the slot until it ends; while the slot moves, after the move.</summary>

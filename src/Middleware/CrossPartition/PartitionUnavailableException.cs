@@ -1,6 +1,6 @@
 using PartitionedHosting.Partitions;
 
-namespace PartitionedHosting.CrossPartition;
+namespace PartitionedHosting;
 
 /// <summary>
 /// A cross-partition call was refused at once, as a request would be answered 503: the target partition's queue is full

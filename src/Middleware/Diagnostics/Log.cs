@@ -30,7 +30,7 @@ internal static partial class Log
     public static partial void RejectedAfterStop(ILogger logger);
 
     [LoggerMessage(9, LogLevel.Debug, "Partition {PartitionId}: partition key ({KeySource} '{KeyName}') is {KeyStatus}; {KeyFailure}.")]
-    public static partial void PartitionKeyFailed(ILogger logger, int partitionId, Affinity.PartitionKeySource keySource, string keyName, Affinity.PartitionKeyStatus keyStatus, Affinity.PartitionKeyFailure keyFailure);
+    public static partial void PartitionKeyFailed(ILogger logger, int partitionId, PartitionKeySource keySource, string keyName, PartitionKeyStatus keyStatus, PartitionKeyFailure keyFailure);
 
     [LoggerMessage(10, LogLevel.Warning, "Partition {PartitionId}: stalled: one synchronous segment has run for {DurationMs} ms (most recent request: {Request}). New connections and unkeyed requests go to other partitions.")]
     public static partial void Stalled(ILogger logger, int partitionId, double durationMs, string request);
@@ -39,7 +39,7 @@ internal static partial class Log
     public static partial void Recovered(ILogger logger, int partitionId, double durationMs);
 
     [LoggerMessage(12, LogLevel.Information, "Partition {PartitionId}: recycled ({Cause}); generation {Generation} serves, the previous one drains {ActiveRequests} requests.")]
-    public static partial void Recycled(ILogger logger, int partitionId, int generation, Partitions.RecycleCause cause, int activeRequests);
+    public static partial void Recycled(ILogger logger, int partitionId, int generation, RecycleCause cause, int activeRequests);
 
     [LoggerMessage(13, LogLevel.Warning, "Partition {PartitionId}: generation {Generation} still had {ActiveRequests} requests after {Timeout}; they are aborted and the instance disposed.")]
     public static partial void RecycleDrainTimedOut(ILogger logger, int partitionId, int generation, int activeRequests, TimeSpan timeout);

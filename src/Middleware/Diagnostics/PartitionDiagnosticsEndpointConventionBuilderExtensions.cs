@@ -1,3 +1,4 @@
+using PartitionedHosting;
 using PartitionedHosting.Diagnostics;
 
 namespace Microsoft.AspNetCore.Builder;

@@ -1,3 +1,4 @@
+using PartitionedHosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Partitions;

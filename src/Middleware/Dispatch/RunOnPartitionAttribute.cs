@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Dispatch;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Endpoint metadata: the endpoint runs on one given partition, whichever partition its connection belongs to. Meant

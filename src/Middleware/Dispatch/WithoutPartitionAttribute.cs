@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Dispatch;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Endpoint metadata: the endpoint's requests run outside every partition, on the thread pool, with the application's

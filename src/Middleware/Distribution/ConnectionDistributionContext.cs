@@ -1,7 +1,7 @@
 using System.Net;
 using PartitionedHosting.Partitions;
 
-namespace PartitionedHosting.Distribution;
+namespace PartitionedHosting;
 
 /// <summary>What a <see cref="IConnectionDistributionPolicy"/> knows about a new connection.</summary>
 /// <param name="RemoteEndPoint">The client's end point, when the transport knows it.</param>

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Distribution;
+namespace PartitionedHosting;
 
 /// <summary>Names of the built-in <see cref="IConnectionDistributionPolicy"/> implementations.</summary>
 public static class ConnectionDistributionPolicies

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Distribution;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Chooses the partition of a new connection. The connection keeps that partition for its lifetime.

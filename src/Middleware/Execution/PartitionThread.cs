@@ -60,7 +60,7 @@ internal sealed class PartitionThread : IDisposable
 
     /// <summary>
     /// Whether a continuation posted while the thread sleeps runs on the thread pool, under the partition's turn,
-    /// instead of waking the thread (<see cref="Configuration.IdleResume.ThreadPool"/>).
+    /// instead of waking the thread (<see cref="IdleResume.ThreadPool"/>).
     /// </summary>
     public bool ResumeOnThreadPool { get; init; }
 

@@ -1,6 +1,6 @@
 using PartitionedHosting.Partitions;
 
-namespace PartitionedHosting.KeyMap;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Moves partition-local state with the slots it belongs to, when slots change owner (a resize, a move by hand).

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using PartitionedHosting.Distribution;
 
-namespace PartitionedHosting.KeyMap;
+namespace PartitionedHosting;
 
 /// <summary>
 /// The cluster level of the key map: which node owns each slot, for a list of nodes given by configuration

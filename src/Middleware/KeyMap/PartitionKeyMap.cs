@@ -1,4 +1,4 @@
-namespace PartitionedHosting.KeyMap;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Who owns which slot, at one version of the key map: every key maps to a slot (<see cref="PartitionKeySlots"/>),
@@ -37,7 +37,7 @@ public sealed class PartitionKeyMap
     /// <summary>The map as runs of consecutive slots with the same owner, in slot order.</summary>
     public IReadOnlyList<PartitionSlotRange> Ranges { get; }
 
-    /// <summary>Slots moved by hand (<see cref="Partitions.IPartitionManager.MoveSlotAsync"/>), which a resize leaves where they are.</summary>
+    /// <summary>Slots moved by hand (<see cref="IPartitionManager.MoveSlotAsync"/>), which a resize leaves where they are.</summary>
     public IReadOnlyCollection<int> MovedByHand { get; }
 
     /// <summary>The partition that owns <paramref name="slot"/>.</summary>

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 
-namespace PartitionedHosting.KeyMap;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Maps a partition key to one of <see cref="Count"/> slots: the key's hash slot exactly as Redis Cluster computes it

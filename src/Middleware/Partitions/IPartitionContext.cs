@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Partitions;
+namespace PartitionedHosting;
 
 /// <summary>
 /// One application partition: its identity, its execution mode, its services and its current load.

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Partitions;
+namespace PartitionedHosting;
 
 /// <summary>
 /// The partition that runs a request, on <c>HttpContext.Features</c>. On a connection accepted by the partitioned

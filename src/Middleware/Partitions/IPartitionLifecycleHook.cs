@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Partitions;
+namespace PartitionedHosting;
 
 /// <summary>
 /// Runs when a partition instance starts and before it stops (at shutdown, or when it is recycled), on the partition's

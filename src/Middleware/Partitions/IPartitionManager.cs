@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Partitions;
+namespace PartitionedHosting;
 
 /// <summary>Operates the partitions: their state, recycling on demand, and the key map (resizing, moving slots).</summary>
 public interface IPartitionManager
@@ -20,13 +20,13 @@ public interface IPartitionManager
     Task RecycleAsync(int partitionId, CancellationToken cancellationToken = default);
 
     /// <summary>The key map now: which partition owns each slot, and its version.</summary>
-    KeyMap.PartitionKeyMap KeyMap { get; }
+    PartitionKeyMap KeyMap { get; }
 
     /// <summary>
     /// Changes the number of partitions while serving. New partitions are added at the end and take connections at
     /// once; removed ones are the last, which take nothing new, ask their connections to close after their current
     /// request, drain and are disposed. Only the slots whose owner changes move, each with its state
-    /// (<see cref="KeyMap.IPartitionStateHandoff"/>); their requests wait meanwhile, up to <c>HandoffTimeout</c>.
+    /// (<see cref="IPartitionStateHandoff"/>); their requests wait meanwhile, up to <c>HandoffTimeout</c>.
     /// Slots moved by hand stay where they are, unless their partition is removed. A change of
     /// <c>PartitionedHosting:PartitionCount</c> through a configuration reload calls this.
     /// </summary>
@@ -42,7 +42,7 @@ public interface IPartitionManager
 
     /// <summary>
     /// Moves one slot to <paramref name="partitionId"/> with its state, for example to give a hot key a partition of
-    /// its own (<see cref="KeyMap.PartitionKeySlots.GetSlot(ReadOnlySpan{char})"/> gives a key's slot). A resize leaves
+    /// its own (<see cref="PartitionKeySlots.GetSlot(ReadOnlySpan{char})"/> gives a key's slot). A resize leaves
     /// the slot there.
     /// </summary>
     /// <param name="slot">The slot, from 0 to 16383.</param>

@@ -101,7 +101,7 @@ internal sealed partial class PartitionRuntime
         }
     }
 
-    /// <summary>Records the partitions that pinned endpoints run on (<see cref="Dispatch.RunOnPartitionAttribute"/>): a resize cannot remove them.</summary>
+    /// <summary>Records the partitions that pinned endpoints run on (<see cref="RunOnPartitionAttribute"/>): a resize cannot remove them.</summary>
     private void PinPartition(int partitionId)
     {
         lock (_pinnedPartitions)

@@ -291,7 +291,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
     }
 
     /// <summary>
-    /// Endpoints pinned to a partition (<see cref="Dispatch.RunOnPartitionAttribute"/>) must name one that exists, and
+    /// Endpoints pinned to a partition (<see cref="RunOnPartitionAttribute"/>) must name one that exists, and
     /// cannot be keyed as well: checked when the application's pipeline is built (its endpoints are known then), so
     /// that a wrong index stops the host at startup instead of failing requests.
     /// </summary>
@@ -307,7 +307,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
         var errors = new List<string>();
         foreach (var endpoint in endpoints.Endpoints)
         {
-            if (endpoint.Metadata.GetMetadata<Dispatch.RunOnPartitionAttribute>() is not { } pinned)
+            if (endpoint.Metadata.GetMetadata<RunOnPartitionAttribute>() is not { } pinned)
             {
                 continue;
             }

@@ -1,4 +1,4 @@
-namespace PartitionedHosting.Partitions;
+namespace PartitionedHosting;
 
 /// <summary>The health of a partition.</summary>
 public enum PartitionState

@@ -39,7 +39,7 @@ public sealed class DiagnosticsEndpointTests
     public async Task Diagnostics_ShowTheKeyMap_ItsVersionSlotsPerPartitionAndMovedSlots_AndEverySlotOnRequest()
     {
         await using var app = await KestrelTestApp.StartAsync(Settings.Partitioned(2, "SingleThreaded"), a => a.MapPartitionDiagnostics().RequireLoopback());
-        var manager = app.Services.GetRequiredService<PartitionedHosting.Partitions.IPartitionManager>();
+        var manager = app.Services.GetRequiredService<PartitionedHosting.IPartitionManager>();
         await manager.MoveSlotAsync(7, 1 - manager.KeyMap.GetOwner(7)).WaitAsync(KestrelTestApp.Timeout);
         using var client = app.CreateClient();
 

@@ -57,7 +57,7 @@ public sealed class SampleKeyAffinityTests : IAsyncLifetime
             (await client.PostAsync($"/counters/item-{i}", null).WaitAsync(TimeSpan.FromSeconds(30))).EnsureSuccessStatusCode();
         }
 
-        var manager = _factory.Services.GetRequiredService<PartitionedHosting.Partitions.IPartitionManager>();
+        var manager = _factory.Services.GetRequiredService<PartitionedHosting.IPartitionManager>();
         await manager.ResizeAsync(2).WaitAsync(TimeSpan.FromSeconds(30));
         await manager.ResizeAsync(3).WaitAsync(TimeSpan.FromSeconds(30));
 

@@ -25,7 +25,7 @@ public sealed class PartitionKeyPolicyTests
     public void Slots_SpreadEvenly_AndOnlySlotsOfTheNewPartitionMoveWhenTheCountGrows(string name)
     {
         var policy = Create(name);
-        const int keys = PartitionedHosting.KeyMap.PartitionKeySlots.Count;
+        const int keys = PartitionedHosting.PartitionKeySlots.Count;
         var counts = new int[8];
         var moved = 0;
         for (var slot = 0; slot < keys; slot++)

@@ -29,7 +29,7 @@ public sealed class PartitionServiceRegistryTests
         using var provider = services.BuildServiceProvider();
 
         Assert.True(provider.GetRequiredService<IServiceProviderIsService>().IsService(typeof(Widget)));
-        Assert.True(provider.GetRequiredService<IServiceProviderIsService>().IsService(typeof(Partitions.IPartitionContext)));
+        Assert.True(provider.GetRequiredService<IServiceProviderIsService>().IsService(typeof(IPartitionContext)));
         var error = Assert.Throws<InvalidOperationException>(() => provider.GetService<Widget>());
         Assert.Contains("no partition is executing", error.Message, StringComparison.Ordinal);
     }

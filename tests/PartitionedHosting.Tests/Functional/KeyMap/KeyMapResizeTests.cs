@@ -89,7 +89,7 @@ public sealed class KeyMapResizeTests
 
         // Every key's counter equals its successful increments, and lives on its owner alone.
         using var reader = app.CreateClient();
-        var holders = await app.Services.GetRequiredService<PartitionedHosting.CrossPartition.IPartitionInvoker>().InvokeAllAsync(
+        var holders = await app.Services.GetRequiredService<PartitionedHosting.IPartitionInvoker>().InvokeAllAsync(
             (p, _) => Task.FromResult(p.Services.GetRequiredService<KeyedState>().Keys()));
         for (var key = 0; key < keys; key++)
         {

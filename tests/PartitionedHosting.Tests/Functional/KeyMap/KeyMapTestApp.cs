@@ -38,7 +38,7 @@ internal static class KeyMapTestApp
                 app.MapGet("/log/{key}", (string key, KeyedState state) => state.Log(key)).WithPartitionKey("key");
 
                 // Holds its slot until the test lets it go; then, optionally, calls for another key through the invoker.
-                app.MapPost("/slow/{key}", async (string key, string? then, KeyedState state, IPartitionContext partition, HandoffControl control, PartitionedHosting.CrossPartition.IPartitionInvoker invoker) =>
+                app.MapPost("/slow/{key}", async (string key, string? then, KeyedState state, IPartitionContext partition, HandoffControl control, PartitionedHosting.IPartitionInvoker invoker) =>
                 {
                     control.SlowStarted.TrySetResult();
                     await control.SlowGate.Task;

@@ -145,7 +145,7 @@ public sealed class SignalRSeamTests
             partition =>
             {
                 partition.Services.AddSingleton<SegmentRecorder>();
-                partition.Services.AddSingleton(sp => new DisposalProbe(sp.GetRequiredService<PartitionedHosting.Partitions.IPartitionContext>().Generation, disposed));
+                partition.Services.AddSingleton(sp => new DisposalProbe(sp.GetRequiredService<PartitionedHosting.IPartitionContext>().Generation, disposed));
             },
             builder =>
             {
@@ -166,7 +166,7 @@ public sealed class SignalRSeamTests
         Assert.Equal(1, await connection.InvokeAsync<int>(nameof(SeamHub.Echo), 1));
 
         // The connection's application runs on generation 1 between its polls: the recycle's drain waits for it.
-        await app.Services.GetRequiredService<PartitionedHosting.Partitions.IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+        await app.Services.GetRequiredService<PartitionedHosting.IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
         Assert.Equal(2, app.Runtime.Partitions[0].Generation);
         Assert.True(old.ActiveRequests >= 1, "the long-polling connection does not count on its instance");
         Assert.Equal(1, await connection.InvokeAsync<int>(nameof(SeamHub.Echo), 1));
