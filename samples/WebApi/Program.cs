@@ -17,6 +17,11 @@ builder.AddPartitionedHosting(partition =>
     partition.Services.AddSingleton<IPartitionStateHandoff>(sp => sp.GetRequiredService<CounterStore>());
 });
 
+// Traces and metrics through OpenTelemetry when configuration names an exporter (OpenTelemetry:Exporter = Console, or
+// Otlp with the standard OTEL_EXPORTER_OTLP_ENDPOINT): each request's server span carries partition.id and
+// partition.generation (and, keyed, partition.key.slot; moved to its key's owner, partition.owner.id too).
+builder.AddSampleTelemetry();
+
 // Degraded while a partition is stalled or recycling, Unhealthy when one is down.
 builder.Services.AddHealthChecks().AddPartitionedHostingHealthCheck();
 

@@ -41,6 +41,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         }
 
         var slot = PartitionKeySlots.GetSlot(result.Key);
+        PartitionTracing.Keyed(context, slot);
         return runtime.OwnsSlot(slot) ? RunKeyed(context, endpoint, current, slot) : Misdirected(context, slot);
     }
 
@@ -278,6 +279,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
         {
             // The owner's own services, then the request's application scope (through the services it had).
             features.Set<IPartitionFeature>(owner);
+            PartitionTracing.Moved(context, owner);
             moved.Services.InitializeForRequest(owner.Container, context, services);
             features.Set<IServiceProvidersFeature>(moved.Services);
 

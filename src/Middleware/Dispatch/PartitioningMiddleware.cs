@@ -104,6 +104,7 @@ internal sealed class PartitioningMiddleware
         // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
         // single-threaded, its response callbacks.
         features.Set<IPartitionFeature>(partition);
+        PartitionTracing.Served(context, partition);
         request.Services.InitializeForRequest(partition.Container, context, features.Get<IServiceProvidersFeature>());
         features.Set<IServiceProvidersFeature>(request.Services);
         if (partition.Thread is { } thread)
