@@ -106,11 +106,3 @@ internal sealed class PartitionedSocketTransportFactory(
         }
     }
 }
-
-/// <summary>What every connection of one listener shares: its memory pool, buffer limits and logger.</summary>
-internal sealed record PartitionSocketConnectionSettings(
-    MemoryPool<byte> Pool,
-    long MaxReadBufferSize,
-    long MaxWriteBufferSize,
-    bool WaitForData,
-    ILogger Logger);

@@ -261,9 +261,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
         if (!admission.IsAdmitted)
         {
-            Log.QueueFull(logger, owner.Id, owner.QueueLength);
-            runtime.Metrics.RequestRejected(owner.Id, admission.RejectionReason ?? RejectionReasons.QueueFull);
-            await PartitionResponses.ServiceUnavailable(context).ConfigureAwait(true);
+            await Log.Rejected(logger, runtime.Metrics, context, owner, admission.RejectionReason).ConfigureAwait(true);
             return;
         }
 

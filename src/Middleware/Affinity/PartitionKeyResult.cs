@@ -1,18 +1,5 @@
 namespace PartitionedHosting;
 
-/// <summary>Whether a request's partition key could be read.</summary>
-public enum PartitionKeyStatus
-{
-    /// <summary>The key was read.</summary>
-    Found,
-
-    /// <summary>The request does not carry the key.</summary>
-    Missing,
-
-    /// <summary>The request carries the key in a form that cannot be used, for example a header sent twice.</summary>
-    Unreadable,
-}
-
 /// <summary>The outcome of reading a request's partition key.</summary>
 /// <param name="Status">Whether the key was read.</param>
 /// <param name="Key">The key, when <see cref="Status"/> is <see cref="PartitionKeyStatus.Found"/>.</param>

@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Diagnostics;
 
@@ -91,4 +93,24 @@ internal static partial class Log
 
     [LoggerMessage(29, LogLevel.Critical, "Moving {Slots} slots from partition {From} to partition {To}: the import failed, and so did importing the state back into partition {From}; the state of those slots is lost.")]
     public static partial void HandoffStateLost(ILogger logger, int from, int to, int slots, Exception exception);
+
+    [LoggerMessage(30, LogLevel.Debug, "Partition {PartitionId}: the request waited longer than MaxQueueWait for a place (or its client left), answered 503.")]
+    public static partial void QueueWaitExceeded(ILogger logger, int partitionId);
+
+    /// <summary>Logs a refused admission by its reason, counts it, and answers 503 with <c>Retry-After</c>.</summary>
+    public static Task Rejected(ILogger logger, PartitionMetrics metrics, HttpContext context, PartitionInstance instance, string? reason)
+    {
+        reason ??= RejectionReasons.QueueFull;
+        if (reason == RejectionReasons.QueueWait)
+        {
+            QueueWaitExceeded(logger, instance.Id);
+        }
+        else
+        {
+            QueueFull(logger, instance.Id, instance.QueueLength);
+        }
+
+        metrics.RequestRejected(instance.Id, reason);
+        return Dispatch.PartitionResponses.ServiceUnavailable(context);
+    }
 }

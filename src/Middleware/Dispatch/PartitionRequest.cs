@@ -169,15 +169,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         // Without the partition's context, the server's continuation may run inline here and finish the response
         // at once instead of being queued to the thread pool; its own awaits then resume on the thread pool, and
         // the callbacks it runs (OnStarting, OnCompleted) come back through PartitionResponseFeature.
-        var previous = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(null);
-        try
-        {
-            completion.TrySetFromTask(pipeline);
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(previous);
-        }
+        using var scope = new SynchronizationContextScope(null);
+        completion.TrySetFromTask(pipeline);
     }
 }

@@ -132,9 +132,7 @@ internal sealed class PartitioningMiddleware
     {
         if (!admission.IsAdmitted)
         {
-            Log.QueueFull(_logger, partition.Id, partition.QueueLength);
-            _runtime.Metrics.RequestRejected(partition.Id, admission.RejectionReason ?? RejectionReasons.QueueFull);
-            return PartitionResponses.ServiceUnavailable(context);
+            return Log.Rejected(_logger, _runtime.Metrics, context, partition, admission.RejectionReason);
         }
 
         if (partition.Thread is { } thread)
@@ -148,16 +146,8 @@ internal sealed class PartitioningMiddleware
             // parses a pipelined request inline after the previous one): no hop, but the partition's context must be
             // current, so that the request's awaits come back to this thread.
             partition.OnRequestDequeued();
-            var previous = SynchronizationContext.Current;
-            SynchronizationContext.SetSynchronizationContext(thread.Context);
-            try
-            {
-                return _runtime.Escapes is null ? RunHere(context, partition, admission) : RunHereInOwnExecutionContext(context, partition, admission);
-            }
-            finally
-            {
-                SynchronizationContext.SetSynchronizationContext(previous);
-            }
+            using var scope = new SynchronizationContextScope(thread.Context);
+            return _runtime.Escapes is null ? RunHere(context, partition, admission) : RunHereInOwnExecutionContext(context, partition, admission);
         }
 
         // A free-threaded partition's request reached on a single-threaded partition's thread (a keyed request owned by

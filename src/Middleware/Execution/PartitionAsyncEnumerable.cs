@@ -99,8 +99,7 @@ internal sealed class PartitionAsyncEnumerable<T>(IAsyncEnumerable<T> source, Pa
         /// <summary>Starts the source's move or disposal on the partition's thread, with its context current.</summary>
         private void Run()
         {
-            var previous = SynchronizationContext.Current;
-            SynchronizationContext.SetSynchronizationContext(_thread.Context);
+            using var scope = new SynchronizationContextScope(_thread.Context);
             try
             {
                 if (_disposing)
@@ -131,10 +130,6 @@ internal sealed class PartitionAsyncEnumerable<T>(IAsyncEnumerable<T> source, Pa
             catch (Exception ex)
             {
                 Complete(false, ex);
-            }
-            finally
-            {
-                SynchronizationContext.SetSynchronizationContext(previous);
             }
         }
 
@@ -173,22 +168,14 @@ internal sealed class PartitionAsyncEnumerable<T>(IAsyncEnumerable<T> source, Pa
         /// </summary>
         private void Complete(bool result, Exception? error)
         {
-            var previous = SynchronizationContext.Current;
-            SynchronizationContext.SetSynchronizationContext(null);
-            try
+            using var scope = new SynchronizationContextScope(null);
+            if (error is null)
             {
-                if (error is null)
-                {
-                    _core.SetResult(result);
-                }
-                else
-                {
-                    _core.SetException(error);
-                }
+                _core.SetResult(result);
             }
-            finally
+            else
             {
-                SynchronizationContext.SetSynchronizationContext(previous);
+                _core.SetException(error);
             }
         }
 

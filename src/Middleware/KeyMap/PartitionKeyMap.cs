@@ -76,9 +76,3 @@ public sealed class PartitionKeyMap
         return count;
     }
 }
-
-/// <summary>Consecutive slots with the same owner.</summary>
-/// <param name="Start">The first slot.</param>
-/// <param name="End">The last slot (inclusive).</param>
-/// <param name="Partition">Their owner.</param>
-public readonly record struct PartitionSlotRange(int Start, int End, int Partition);

@@ -398,16 +398,8 @@ internal sealed class PartitionInstance : IPartitionContext, IPartitionFeature
 
             // Possibly reached with no synchronization context (the server's code continuing inline after a
             // request): restore it so that the work's awaits come back here.
-            var previous = SynchronizationContext.Current;
-            SynchronizationContext.SetSynchronizationContext(Thread.Context);
-            try
-            {
-                return Invoke(work, state);
-            }
-            finally
-            {
-                SynchronizationContext.SetSynchronizationContext(previous);
-            }
+            using var scope = new SynchronizationContextScope(Thread.Context);
+            return Invoke(work, state);
         }
 
         var call = new PartitionCall<T>(this, work, state, dequeues, cancellationToken);

@@ -24,25 +24,3 @@ public enum PartitionState
     /// <summary>The host stopped it.</summary>
     Stopped,
 }
-
-/// <summary>Why a partition was recycled.</summary>
-public enum RecycleCause
-{
-    /// <summary>Asked for through <see cref="IPartitionManager.RecycleAsync"/>.</summary>
-    Manual,
-
-    /// <summary>It served <c>RecycleAfterRequests</c> requests (with jitter).</summary>
-    Requests,
-
-    /// <summary>It lived <c>RecycleAfter</c> (with jitter).</summary>
-    Lifetime,
-
-    /// <summary>It stayed stalled for <c>ReplaceStalledAfter</c>: its thread is presumed deadlocked.</summary>
-    Stalled,
-
-    /// <summary>An exception escaped work posted to it or one of its lifecycle hooks.</summary>
-    Fault,
-
-    /// <summary>It was unhealthy after a crash loop, and its back-off has passed: one more attempt.</summary>
-    CrashLoopRetry,
-}
