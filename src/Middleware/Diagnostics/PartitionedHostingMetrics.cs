@@ -1,6 +1,3 @@
-using System.Diagnostics.Metrics;
-using PartitionedHosting.Partitions;
-
 namespace PartitionedHosting;
 
 /// <summary>
