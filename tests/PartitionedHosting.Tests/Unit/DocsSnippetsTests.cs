@@ -1,0 +1,77 @@
+using System.Text.RegularExpressions;
+
+namespace PartitionedHosting.Tests.Unit;
+
+/// <summary>
+/// Every C# block of the guides in docs/ is a snippet of docs/snippets, which builds with the solution: a guide's code
+/// compiles because it is the compiled code, word for word.
+/// </summary>
+public sealed partial class DocsSnippetsTests
+{
+    private static readonly string s_root = FindRoot();
+
+    [Fact]
+    public void EveryCSharpBlockOfTheGuides_IsASnippetThatCompiles()
+    {
+        var snippets = Snippets();
+        var guides = Directory.GetFiles(Path.Combine(s_root, "docs"), "*.md");
+        var checkedBlocks = 0;
+        foreach (var guide in guides)
+        {
+            var text = File.ReadAllText(guide).ReplaceLineEndings("\n");
+            foreach (Match block in CSharpBlock().Matches(text))
+            {
+                var name = block.Groups["name"].Value;
+                Assert.True(name.Length > 0, $"{Path.GetFileName(guide)}: a csharp block without <!-- snippet: name --> before it:\n{block.Value}");
+                Assert.True(snippets.TryGetValue(name, out var code), $"{Path.GetFileName(guide)}: snippet '{name}' is not in docs/snippets.");
+                Assert.Equal(code, block.Groups["code"].Value.TrimEnd('\n'));
+                checkedBlocks++;
+            }
+        }
+
+        Assert.True(checkedBlocks >= 10, $"only {checkedBlocks} blocks checked");
+    }
+
+    private static Dictionary<string, string> Snippets()
+    {
+        var snippets = new Dictionary<string, string>();
+        var files = Directory.GetFiles(Path.Combine(s_root, "docs", "snippets"), "*.cs")
+            .Concat(Directory.GetFiles(Path.Combine(s_root, "tests", "PartitionedHosting.Tests", "Integration"), "*.cs"));
+        foreach (var file in files)
+        {
+            var text = File.ReadAllText(file).ReplaceLineEndings("\n");
+            foreach (Match region in SnippetRegion().Matches(text))
+            {
+                snippets.Add(region.Groups["name"].Value, Dedent(region.Groups["code"].Value));
+            }
+        }
+
+        return snippets;
+    }
+
+    private static string Dedent(string code)
+    {
+        var lines = code.TrimEnd('\n', ' ').Split('\n');
+        var indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
+        return string.Join('\n', lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart()));
+    }
+
+    private static string FindRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Hosting.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("The repository's root (Hosting.sln) was not found above the test's directory.");
+    }
+
+    [GeneratedRegex(@"(?:<!-- snippet: (?<name>[\w-]+) -->\n)?```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
+    private static partial Regex CSharpBlock();
+
+    [GeneratedRegex(@"[ \t]*// <snippet name=""(?<name>[\w-]+)"">\n(?<code>.*?)[ \t]*// </snippet>", RegexOptions.Singleline)]
+    private static partial Regex SnippetRegion();
+}
