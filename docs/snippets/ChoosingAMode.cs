@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using PartitionedHosting;
 
 namespace Snippets;
 

@@ -5,7 +5,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PartitionedHosting;
-using PartitionedHosting.Configuration;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Server;
 using PartitionedHosting.Transport;

@@ -1,21 +1,21 @@
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using PartitionedHosting;
 using PartitionedHosting.Affinity;
-using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Configuration;
+using PartitionedHosting.CrossPartition;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Dispatch;
 using PartitionedHosting.Distribution;
 using PartitionedHosting.Mvc;
-using PartitionedHosting.SignalR;
 using PartitionedHosting.Partitions;
+using PartitionedHosting.SignalR;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,5 +1,3 @@
-using PartitionedHosting.Configuration;
-
 namespace PartitionedHosting.Yarp;
 
 /// <summary>

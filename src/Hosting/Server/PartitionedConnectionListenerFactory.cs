@@ -1,7 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Options;
-using PartitionedHosting.Configuration;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Transport;
 

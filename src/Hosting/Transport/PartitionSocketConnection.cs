@@ -6,7 +6,6 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
-using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Transport;

@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
-using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Dispatch;
 using PartitionedHosting.Execution;

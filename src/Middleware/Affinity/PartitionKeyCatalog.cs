@@ -2,8 +2,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Extensions.Options;
-using PartitionedHosting.Configuration;
-using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Affinity;
 

@@ -1,5 +1,4 @@
 using PartitionedHosting;
-using PartitionedHosting.Affinity;
 
 namespace Microsoft.AspNetCore.Builder;
 

@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.AspNetCore.Routing.Template;
-using PartitionedHosting.Configuration;
 using PartitionedHosting.Affinity;
 
 namespace PartitionedHosting;

@@ -1,5 +1,3 @@
-using PartitionedHosting.Affinity;
-
 namespace PartitionedHosting;
 
 /// <summary>A partition key declared in configuration for the endpoints with a given route pattern.</summary>

@@ -1,5 +1,3 @@
-using PartitionedHosting.Partitions;
-
 namespace PartitionedHosting;
 
 /// <summary>

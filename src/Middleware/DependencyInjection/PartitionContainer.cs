@@ -1,7 +1,6 @@
 using System.Collections.Frozen;
 using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.DependencyInjection;
 

@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.DependencyInjection;
 

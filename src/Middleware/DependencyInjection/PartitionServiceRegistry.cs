@@ -1,6 +1,5 @@
 using System.Collections.Frozen;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.DependencyInjection;
 

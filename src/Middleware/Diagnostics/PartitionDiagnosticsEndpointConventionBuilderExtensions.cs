@@ -1,4 +1,3 @@
-using PartitionedHosting;
 using PartitionedHosting.Diagnostics;
 
 namespace Microsoft.AspNetCore.Builder;

@@ -1,10 +1,10 @@
-using PartitionedHosting;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using PartitionedHosting;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Partitions;
 

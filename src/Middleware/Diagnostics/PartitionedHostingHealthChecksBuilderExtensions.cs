@@ -1,4 +1,3 @@
-using PartitionedHosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Partitions;

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.Affinity;
-using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Diagnostics;
 using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;

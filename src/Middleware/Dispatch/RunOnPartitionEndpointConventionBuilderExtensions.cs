@@ -1,5 +1,4 @@
 using PartitionedHosting;
-using PartitionedHosting.Dispatch;
 
 namespace Microsoft.AspNetCore.Builder;
 

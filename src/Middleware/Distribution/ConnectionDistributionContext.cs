@@ -1,5 +1,4 @@
 using System.Net;
-using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting;
 

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.ObjectPool;
-using PartitionedHosting.Configuration;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Execution;
 

@@ -1,10 +1,9 @@
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR;
-using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Microsoft.AspNetCore.Http.Connections;
 using PartitionedHosting.DependencyInjection;
 using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;

@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 using WebApi;

@@ -3,10 +3,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using PartitionedHosting.CrossPartition;
-using PartitionedHosting.Dispatch;
 using PartitionedHosting.Execution;
-using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional;

@@ -1,12 +1,8 @@
-using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.Affinity;
-using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 

@@ -6,7 +6,6 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
-using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional;

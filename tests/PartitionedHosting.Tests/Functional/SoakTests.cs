@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.CrossPartition;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 

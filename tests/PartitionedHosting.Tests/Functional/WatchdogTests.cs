@@ -3,10 +3,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
-using PartitionedHosting.CrossPartition;
-using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional;

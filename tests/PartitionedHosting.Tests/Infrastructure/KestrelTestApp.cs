@@ -9,7 +9,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using PartitionedHosting;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Tests.Infrastructure;

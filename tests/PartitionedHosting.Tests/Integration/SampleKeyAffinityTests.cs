@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.CrossPartition;
 using WebApi;
 
 namespace PartitionedHosting.Tests.Integration;

@@ -1,6 +1,5 @@
 using System.Net;
 using PartitionedHosting.Distribution;
-using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Tests.Unit;
 

@@ -1,5 +1,3 @@
-using PartitionedHosting.KeyMap;
-
 namespace PartitionedHosting.Tests.Unit;
 
 /// <summary>The cluster level of the key map: a pure function of the node list, the same in every process.</summary>

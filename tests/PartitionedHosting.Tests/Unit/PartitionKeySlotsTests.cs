@@ -1,5 +1,4 @@
 using System.Text;
-using PartitionedHosting.KeyMap;
 
 namespace PartitionedHosting.Tests.Unit;
 

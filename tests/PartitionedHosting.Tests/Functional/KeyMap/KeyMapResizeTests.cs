@@ -1,9 +1,7 @@
-using Microsoft.AspNetCore.Builder;
 using System.Globalization;
 using System.Net;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.KeyMap;
-using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional.KeyMap;

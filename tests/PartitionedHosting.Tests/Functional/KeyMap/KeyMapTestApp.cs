@@ -3,7 +3,6 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.KeyMap;
 using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 

@@ -1,9 +1,6 @@
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
-using PartitionedHosting.CrossPartition;
-using PartitionedHosting.KeyMap;
-using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional.KeyMap;

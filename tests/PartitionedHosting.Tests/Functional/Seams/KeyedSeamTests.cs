@@ -1,13 +1,9 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using PartitionedHosting.Affinity;
-using PartitionedHosting.CrossPartition;
-using PartitionedHosting.Partitions;
 using PartitionedHosting.Tests.Infrastructure;
 
 namespace PartitionedHosting.Tests.Functional.Seams;
