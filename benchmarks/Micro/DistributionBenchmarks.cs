@@ -5,7 +5,7 @@ using PartitionedHosting;
 
 /// <summary>
 /// The connection distribution policies: what every new connection pays to be assigned a partition. The policies are
-/// the built-in ones, resolved as the application resolves them after <c>AddPartitioning()</c>.
+/// the built-in ones, resolved as the application resolves them after <c>AddPartitionedHostingCore()</c>.
 /// </summary>
 [MemoryDiagnoser]
 public class DistributionBenchmarks
@@ -24,7 +24,7 @@ public class DistributionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _services = new ServiceCollection().AddPartitioning().BuildServiceProvider();
+        _services = new ServiceCollection().AddPartitionedHostingCore().BuildServiceProvider();
         var policies = _services.GetServices<IConnectionDistributionPolicy>().ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
         _roundRobin = policies[ConnectionDistributionPolicies.RoundRobin];
         _powerOfTwoChoices = policies[ConnectionDistributionPolicies.PowerOfTwoChoices];

@@ -34,7 +34,7 @@ public static class PartitionedHostingBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
 
         var services = builder.Services;
-        services.AddPartitioning(configurePartition);
+        services.AddPartitionedHostingCore(configurePartition);
 
         // A test host replaces IServer with TestServer after this; the decorators are then never created, and the
         // partitioning middleware alone assigns partitions.

@@ -98,7 +98,7 @@ internal static partial class Log
     public static partial void QueueWaitExceeded(ILogger logger, int partitionId);
 
     /// <summary>Logs a refused admission by its reason, counts it, and answers 503 with <c>Retry-After</c>.</summary>
-    public static Task Rejected(ILogger logger, PartitionMetrics metrics, HttpContext context, PartitionInstance instance, string? reason)
+    public static Task Rejected(ILogger logger, PartitionedHostingInstruments metrics, HttpContext context, PartitionInstance instance, string? reason)
     {
         reason ??= RejectionReasons.QueueFull;
         if (reason == RejectionReasons.QueueWait)

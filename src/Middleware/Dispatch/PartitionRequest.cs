@@ -18,7 +18,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
 
     private readonly Action _onPipelineCompleted;
     private ObjectPool<PartitionRequest>? _pool;
-    private PartitioningMiddleware? _middleware;
+    private PartitionedHostingMiddleware? _middleware;
     private HttpContext? _context;
     private PartitionInstance? _partition;
     private ExecutionContext? _executionContext;
@@ -31,7 +31,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
 
     public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
 
-    public Task Start(ObjectPool<PartitionRequest> pool, PartitioningMiddleware middleware, HttpContext context, PartitionInstance partition, RateLimitLease? lease)
+    public Task Start(ObjectPool<PartitionRequest> pool, PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance partition, RateLimitLease? lease)
     {
         _pool = pool;
         _middleware = middleware;

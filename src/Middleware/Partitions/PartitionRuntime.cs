@@ -70,7 +70,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
         PartitionServiceRegistry registry,
         ConnectionDistributionPolicyRegistry policies,
         PartitionKeyPolicyRegistry keyPolicies,
-        PartitionMetrics metrics,
+        PartitionedHostingInstruments metrics,
         TimeProvider timeProvider,
         IRandomFactory random,
         IServiceProvider services,
@@ -89,7 +89,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
     public TimeProvider TimeProvider { get; }
 
-    public PartitionMetrics Metrics { get; }
+    public PartitionedHostingInstruments Metrics { get; }
 
     /// <summary>The state of the requests in flight, pooled (see <see cref="InFlightRequest"/>).</summary>
     public ObjectPool<InFlightRequest> InFlightRequests { get; } =

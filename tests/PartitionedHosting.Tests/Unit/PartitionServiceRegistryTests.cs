@@ -9,7 +9,7 @@ public sealed class PartitionServiceRegistryTests
     {
         var services = new ServiceCollection();
 
-        var error = Assert.Throws<InvalidOperationException>(() => services.AddPartitioning(partition =>
+        var error = Assert.Throws<InvalidOperationException>(() => services.AddPartitionedHostingCore(partition =>
         {
             partition.Services.AddSingleton(new Widget());
             partition.Services.AddSingleton(typeof(IList<>), typeof(List<>));
@@ -25,7 +25,7 @@ public sealed class PartitionServiceRegistryTests
     public void PartitionLocalTypes_AreKnownToTheApplicationContainer_AsServices()
     {
         var services = new ServiceCollection();
-        services.AddPartitioning(partition => partition.Services.AddScoped<Widget>());
+        services.AddPartitionedHostingCore(partition => partition.Services.AddScoped<Widget>());
         using var provider = services.BuildServiceProvider();
 
         Assert.True(provider.GetRequiredService<IServiceProviderIsService>().IsService(typeof(Widget)));

@@ -6,14 +6,14 @@ using PartitionedHosting.Partitions;
 namespace PartitionedHosting.Dispatch;
 
 /// <summary>
-/// Puts <see cref="PartitioningMiddleware"/> in front of the application's own pipeline, and checks the endpoints
+/// Puts <see cref="PartitionedHostingMiddleware"/> in front of the application's own pipeline, and checks the endpoints
 /// pinned to partitions once that pipeline (and so its endpoints) is built.
 /// </summary>
-internal sealed class PartitioningStartupFilter : IStartupFilter
+internal sealed class PartitionedHostingStartupFilter : IStartupFilter
 {
     public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
     {
-        app.UseMiddleware<PartitioningMiddleware>();
+        app.UseMiddleware<PartitionedHostingMiddleware>();
         next(app);
         app.ApplicationServices.GetRequiredService<PartitionRuntime>().ValidatePinnedEndpoints();
     };

@@ -4,7 +4,7 @@ using PartitionedHosting.Partitions;
 namespace PartitionedHosting.Diagnostics;
 
 /// <summary>The instruments of <see cref="PartitionedHostingMetrics"/>, created once per host.</summary>
-internal sealed class PartitionMetrics
+internal sealed class PartitionedHostingInstruments
 {
     private const string PartitionTag = "partition.id";
     private readonly Counter<long> _requests;
@@ -18,7 +18,7 @@ internal sealed class PartitionMetrics
     private long _misdirectedCount;
     private Func<IReadOnlyList<Partition>> _partitions = static () => [];
 
-    public PartitionMetrics(IMeterFactory meterFactory)
+    public PartitionedHostingInstruments(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(PartitionedHostingMetrics.MeterName);
         _requests = meter.CreateCounter<long>("partitionedhosting.requests", "{request}", "Requests admitted by a partition.");

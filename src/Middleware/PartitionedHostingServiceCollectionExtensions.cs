@@ -20,7 +20,7 @@ using PartitionedHosting.SignalR;
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers the partition runtime, which partitions requests in any ASP.NET Core server.</summary>
-public static class PartitioningServiceCollectionExtensions
+public static class PartitionedHostingServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the partition runtime: partitions built from the <c>PartitionedHosting</c> configuration section, and a
@@ -32,7 +32,7 @@ public static class PartitioningServiceCollectionExtensions
     /// <returns>The application's services, for chaining.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> is <see langword="null"/>.</exception>
     /// <exception cref="InvalidOperationException">A partition-local registration is not supported.</exception>
-    public static IServiceCollection AddPartitioning(this IServiceCollection services, Action<IPartitionBuilder>? configurePartition = null)
+    public static IServiceCollection AddPartitionedHostingCore(this IServiceCollection services, Action<IPartitionBuilder>? configurePartition = null)
     {
         ArgumentNullException.ThrowIfNull(services);
 
@@ -53,11 +53,11 @@ public static class PartitioningServiceCollectionExtensions
 
         GetOrAddRegistry(services);
         services.AddMetrics();
-        services.TryAddSingleton<PartitionMetrics>();
+        services.TryAddSingleton<PartitionedHostingInstruments>();
         services.TryAddSingleton<PartitionRuntime>();
         services.TryAddSingleton<IPartitionManager>(sp => sp.GetRequiredService<PartitionRuntime>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PartitionRuntimeLifecycle>());
-        services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitioningStartupFilter>());
+        services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, PartitionedHostingStartupFilter>());
         services.TryAddSingleton<AffinityDispatcher>();
         services.TryAddSingleton<PartitionKeyCatalog>();
         services.TryAddSingleton<UnpartitionedEndpoints>();

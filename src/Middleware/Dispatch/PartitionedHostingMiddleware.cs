@@ -15,7 +15,7 @@ namespace PartitionedHosting.Dispatch;
 /// partitioned server, or one chosen per request where there is no such connection), admits the request or answers
 /// 503 at once, and runs the rest of the pipeline in the partition with the partition's services.
 /// </summary>
-internal sealed class PartitioningMiddleware
+internal sealed class PartitionedHostingMiddleware
 {
     // Enough for the requests that are between their hop in and their completion at once under heavy load.
     private const int MaxPooledRequests = 1024;
@@ -33,7 +33,7 @@ internal sealed class PartitioningMiddleware
     private readonly ObjectPool<PartitionRequest> _requests;
     private readonly ILogger _logger;
 
-    public PartitioningMiddleware(RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, UnpartitionedEndpoints unpartitioned, ILogger<PartitioningMiddleware> logger)
+    public PartitionedHostingMiddleware(RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, UnpartitionedEndpoints unpartitioned, ILogger<PartitionedHostingMiddleware> logger)
     {
         _keys = keys;
         _unpartitioned = unpartitioned;
@@ -200,7 +200,7 @@ internal sealed class PartitioningMiddleware
         await Dispatch(context, partition, result).ConfigureAwait(false);
     }
 
-    private sealed class InlineRun(PartitioningMiddleware middleware, HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance partition, PartitionAdmission admission)
     {
         public Task? Pipeline { get; private set; }
 
