@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 CI=true
 
+command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
+
 work=$(mktemp -d)
 pid=
 cleanup() {
@@ -29,14 +31,24 @@ echo "ok:   packed $version: $(cd "$work/feed" && echo *)"
 
 # A fresh project, restored into a package folder of its own so that nothing cached stands in for the feed.
 export NUGET_PACKAGES="$work/packages"
-dotnet new web -o "$work/app" -n App --no-restore >/dev/null
+dotnet new web -o "$work/app" -n App --framework net10.0 --no-restore >/dev/null
 cat >"$work/app/nuget.config" <<CONFIG
 <?xml version="1.0" encoding="utf-8"?>
 <configuration>
   <packageSources>
+    <clear />
     <add key="local" value="$work/feed" />
     <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
   </packageSources>
+  <!-- Our packages come from the folder just packed, nothing else stands in for them. -->
+  <packageSourceMapping>
+    <packageSource key="local">
+      <package pattern="PartitionedHosting.*" />
+    </packageSource>
+    <packageSource key="nuget.org">
+      <package pattern="*" />
+    </packageSource>
+  </packageSourceMapping>
 </configuration>
 CONFIG
 dotnet add "$work/app" package PartitionedHosting.Hosting --version "$version" >"$work/add.log" 2>&1 || { cat "$work/add.log"; exit 1; }
@@ -52,7 +64,7 @@ app.Run();
 PROGRAM
 dotnet build "$work/app" -c Release -v q --nologo >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 
-port=5190
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 5190)
 dotnet "$work/app/bin/Release/net10.0/App.dll" --urls "http://127.0.0.1:$port" \
   --PartitionedHosting:PartitionCount=2 --PartitionedHosting:Mode=SingleThreaded >"$work/app.log" 2>&1 &
 pid=$!

@@ -51,7 +51,8 @@ public static class ChoosingAMode
         return store.Add(cart, price);
     }
 
-    // Unsafe as well: Task.Run leaves the partition on purpose. Bring the result back, and touch the store after.
+    // Safe again: Task.Run leaves the partition on purpose for the work that may run anywhere; the await brings the
+    // result back to the partition's thread, and the store is touched there. Touching it inside the lambda would not be.
     public static async Task<int> OffloadAsync(CartStore store, string cart, byte[] image)
     {
         var thumbnail = await Task.Run(() => Convert.ToBase64String(image.AsSpan(0, Math.Min(64, image.Length))));

@@ -96,6 +96,5 @@ internal static class RejectionReasons
     public const string QueueFull = "queue_full";
     public const string QueueWait = "queue_wait";
     public const string Unavailable = "unavailable";
-    public const string Stopped = "stopped";
     public const string HandoffTimeout = "handoff_timeout";
 }

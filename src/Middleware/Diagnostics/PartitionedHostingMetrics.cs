@@ -7,7 +7,7 @@ namespace PartitionedHosting;
 /// </summary>
 /// <remarks>
 /// Instruments: <c>partitionedhosting.requests</c> (admitted), <c>partitionedhosting.rejections</c> (tag
-/// <c>reason</c>: <c>queue_full</c>, <c>queue_wait</c>, <c>unavailable</c>, <c>stopped</c>, <c>handoff_timeout</c>),
+/// <c>reason</c>: <c>queue_full</c>, <c>queue_wait</c>, <c>unavailable</c>, <c>handoff_timeout</c>),
 /// <c>partitionedhosting.active_requests</c>, <c>partitionedhosting.queue_length</c>,
 /// <c>partitionedhosting.connections</c>, <c>partitionedhosting.queue_wait</c> (seconds),
 /// <c>partitionedhosting.turn_duration</c> (seconds, single-threaded partitions: one synchronous segment),

@@ -123,9 +123,8 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         _lease = null;
         if (!successor.TryAdmitRequest())
         {
-            abandoned.Runtime.Metrics.RequestRejected(successor.Id, RejectionReasons.QueueFull);
             _admissionReleased = true;
-            Complete(PartitionResponses.ServiceUnavailable(_context!));
+            Complete(Log.Rejected(_middleware!.Logger, successor.Runtime.Metrics, _context!, successor, RejectionReasons.QueueFull));
             return true;
         }
 
@@ -148,8 +147,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     /// <summary>A request that waited longer than the partition allows is answered at once: its client may be gone.</summary>
     private Task RejectAfterWait(PartitionInstance partition)
     {
-        partition.Runtime.Metrics.RequestRejected(partition.Id, RejectionReasons.QueueWait);
-        return PartitionResponses.ServiceUnavailable(_context!);
+        return Log.Rejected(_middleware!.Logger, partition.Runtime.Metrics, _context!, partition, RejectionReasons.QueueWait);
     }
 
     private void OnPipelineCompleted() => Complete(_pipeline!);

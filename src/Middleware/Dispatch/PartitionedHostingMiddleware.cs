@@ -43,6 +43,9 @@ internal sealed class PartitionedHostingMiddleware
         _logger = logger;
     }
 
+    /// <summary>The middleware's logger, for the requests it queued.</summary>
+    internal ILogger Logger => _logger;
+
     public Task InvokeAsync(HttpContext context)
     {
         // Health checks, diagnostics: outside every partition, so that they never wait behind one; and off a partition's

@@ -112,9 +112,10 @@ internal sealed partial class PartitionInstance
             return new PartitionAdmission(true, lease);
         }
 
+        // Refused at once (the limiter's queue is full), or given up after MaxQueueWait (or when the client left).
         lease?.Dispose();
         AbandonAdmission();
-        return IsRetiring ? PartitionAdmission.Retired : PartitionAdmission.TimedOut;
+        return IsRetiring ? PartitionAdmission.Retired : timeout.IsCancellationRequested ? PartitionAdmission.TimedOut : PartitionAdmission.Rejected;
     }
 
     /// <summary>

@@ -97,6 +97,7 @@ public sealed class AdmissionControlTests
             return "ok";
         }));
         var partition = app.Runtime.Partitions[0];
+        using var metrics = new MetricRecorder(app.Services.GetRequiredService<IMeterFactory>());
         var clients = Enumerable.Range(0, 4).Select(_ => app.CreateClient()).ToList();
         try
         {
@@ -116,6 +117,9 @@ public sealed class AdmissionControlTests
             Assert.Equal(HttpStatusCode.ServiceUnavailable, rejected.StatusCode);
             Assert.NotNull(rejected.Headers.RetryAfter);
             Assert.False(queued.IsCompleted);
+
+            // Refused at once because the queue is full: not a wait that ran past MaxQueueWait.
+            Assert.Equal("queue_full", Assert.Single(metrics.Of("partitionedhosting.rejections")).Tags["reason"]);
 
             gate.SetResult();
             Assert.Equal(["ok", "ok", "ok"], await Task.WhenAll([.. running, queued]).WaitAsync(KestrelTestApp.Timeout));

@@ -22,6 +22,13 @@ public sealed class TracingTests
                 // request starts on its connection's partition and moves to the owner for the endpoint.
                 a.Use((context, next) =>
                 {
+                    // The partition the request was dispatched to, from the request itself (a reconnect may change it).
+                    var dispatchedTo = context.Features.Get<IPartitionFeature>()!.Partition.Id.ToString(CultureInfo.InvariantCulture);
+                    context.Response.OnStarting(() =>
+                    {
+                        context.Response.Headers["X-Dispatched-To"] = dispatchedTo;
+                        return Task.CompletedTask;
+                    });
                     if (context.Request.Path.StartsWithSegments("/r", out var rest))
                     {
                         context.Request.Path = "/keyed" + rest;
@@ -42,7 +49,9 @@ public sealed class TracingTests
         // A trace of the test's own: the instrumentation listens to every host in the process, other tests' included.
         var trace = ActivityTraceId.CreateRandom();
         client.DefaultRequestHeaders.Add("traceparent", $"00-{trace}-{ActivitySpanId.CreateRandom()}-01");
-        Assert.Equal((1 - connection).ToString(CultureInfo.InvariantCulture), await client.GetStringAsync($"/r/{key}"));
+        using var response = await client.GetAsync($"/r/{key}");
+        Assert.Equal((1 - connection).ToString(CultureInfo.InvariantCulture), await response.Content.ReadAsStringAsync());
+        connection = int.Parse(response.Headers.GetValues("X-Dispatched-To").Single(), CultureInfo.InvariantCulture);
 
         await KestrelTestApp.WaitUntilAsync(() => exported.Of(trace).Length == 1, "the moved request's span was exported");
         var span = exported.Of(trace)[0];

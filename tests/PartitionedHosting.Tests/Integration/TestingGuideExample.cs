@@ -41,11 +41,11 @@ public sealed class TestingGuideExample : IAsyncLifetime
     public async Task TestCode_CanReadAPartitionsStateDirectly()
     {
         using var client = _factory.CreateClient();
-        (await client.PostAsync("/counters/direct", null)).EnsureSuccessStatusCode();
+        (await client.PostAsync("/counters/direct", null).WaitAsync(TimeSpan.FromSeconds(30))).EnsureSuccessStatusCode();
 
         // Runs on the owner's own thread, where its lock-free store may be read safely.
         var value = await Partitions.InvokeForKeyAsync("direct", (partition, _) =>
-            Task.FromResult(partition.Services.GetRequiredService<CounterStore>().Get("direct")));
+            Task.FromResult(partition.Services.GetRequiredService<CounterStore>().Get("direct"))).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(1, value);
     }

@@ -14,7 +14,7 @@ public sealed partial class DocsSnippetsTests
     public void EveryCSharpBlockOfTheGuides_IsASnippetThatCompiles()
     {
         var snippets = Snippets();
-        var guides = Directory.GetFiles(Path.Combine(s_root, "docs"), "*.md");
+        var guides = Directory.GetFiles(Path.Combine(s_root, "docs"), "*.md", SearchOption.AllDirectories);
         var checkedBlocks = 0;
         foreach (var guide in guides)
         {
@@ -69,7 +69,7 @@ public sealed partial class DocsSnippetsTests
         throw new InvalidOperationException("The repository's root (Hosting.sln) was not found above the test's directory.");
     }
 
-    [GeneratedRegex(@"(?:<!-- snippet: (?<name>[\w-]+) -->\n)?```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
+    [GeneratedRegex(@"(?:<!-- snippet: (?<name>[\w-]+) -->\n)?```(?:csharp|cs|c\#)[ \t]*\n(?<code>.*?)```", RegexOptions.Singleline | RegexOptions.IgnoreCase)]
     private static partial Regex CSharpBlock();
 
     [GeneratedRegex(@"[ \t]*// <snippet name=""(?<name>[\w-]+)"">\n(?<code>.*?)[ \t]*// </snippet>", RegexOptions.Singleline)]
