@@ -58,7 +58,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
     private IConnectionDistributionPolicy _distribution = null!;
     private IPartitionKeyPolicy _keyPolicy = null!;
     private SemaphoreSlim _recycleSlots = null!;
-    private ITimer? _watchdog;
+    private PartitionWatchdog? _watchdog;
     private Task? _started;
     private Task? _stopped;
     private volatile bool _running;
@@ -213,8 +213,8 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
         await Task.WhenAll(partitions.Select(p => RunStartedHooksAsync(p.Current))).ConfigureAwait(false);
 
-        var period = TimeSpan.FromTicks(Math.Clamp(options.StallThreshold.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.TicksPerSecond));
-        _watchdog = TimeProvider.CreateTimer(static r => ((PartitionRuntime)r!).Watch(), this, period, period);
+        _watchdog = new PartitionWatchdog(this, options, _logger);
+        _watchdog.Start();
 
         var singleThreaded = partitions.Count(p => p.Mode == ExecutionMode.SingleThreaded);
         Log.PartitionsStarted(_logger, partitions.Length, singleThreaded, partitions.Length - singleThreaded, _distribution.Name);
