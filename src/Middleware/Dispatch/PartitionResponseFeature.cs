@@ -14,19 +14,19 @@ internal sealed class PartitionResponseFeature : IHttpResponseFeature
 {
     private static readonly Func<object, Task> s_invoke = static state => ((Callback)state).Invoke();
     private IHttpResponseFeature _inner;
-    private PartitionInstance _partition;
+    private PartitionInstance _instance;
 
-    public PartitionResponseFeature(IHttpResponseFeature inner, PartitionInstance partition)
+    public PartitionResponseFeature(IHttpResponseFeature inner, PartitionInstance instance)
     {
         _inner = inner;
-        _partition = partition;
+        _instance = instance;
     }
 
     /// <summary>An empty feature, to be initialized for each request.</summary>
     internal PartitionResponseFeature()
     {
         _inner = null!;
-        _partition = null!;
+        _instance = null!;
     }
 
     /// <summary>The server's own response feature.</summary>
@@ -43,32 +43,32 @@ internal sealed class PartitionResponseFeature : IHttpResponseFeature
 
     public bool HasStarted => _inner.HasStarted;
 
-    public void OnStarting(Func<object, Task> callback, object state) => _inner.OnStarting(s_invoke, new Callback(_partition, callback, state));
+    public void OnStarting(Func<object, Task> callback, object state) => _inner.OnStarting(s_invoke, new Callback(_instance, callback, state));
 
-    public void OnCompleted(Func<object, Task> callback, object state) => _inner.OnCompleted(s_invoke, new Callback(_partition, callback, state));
+    public void OnCompleted(Func<object, Task> callback, object state) => _inner.OnCompleted(s_invoke, new Callback(_instance, callback, state));
 
-    internal void Initialize(IHttpResponseFeature inner, PartitionInstance partition)
+    internal void Initialize(IHttpResponseFeature inner, PartitionInstance instance)
     {
         _inner = inner;
-        _partition = partition;
+        _instance = instance;
     }
 
     internal void Reset()
     {
         _inner = null!;
-        _partition = null!;
+        _instance = null!;
     }
 
-    private sealed class Callback(PartitionInstance partition, Func<object, Task> callback, object state)
+    private sealed class Callback(PartitionInstance instance, Func<object, Task> callback, object state)
     {
         private static readonly Func<object, Task> s_run = static c => ((Callback)c).Run();
 
-        public Task Invoke() => partition.InvokeAsync(s_run, this);
+        public Task Invoke() => instance.InvokeAsync(s_run, this);
 
         // In the partition's log scope: the server runs the callbacks outside the request's middleware.
         private Task Run()
         {
-            using (partition.Runtime.BeginLogScope(partition))
+            using (instance.Runtime.BeginLogScope(instance))
             {
                 return callback(state);
             }
