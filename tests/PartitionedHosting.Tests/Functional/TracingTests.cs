@@ -10,12 +10,14 @@ namespace PartitionedHosting.Tests.Functional;
 /// <summary>On real Kestrel: a request moved to its key's owner shows both partitions in its server span.</summary>
 public sealed class TracingTests
 {
-    [Fact]
-    public async Task MovedRequest_ShowsTheConnectionsPartitionAndTheKeysOwner()
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task MovedRequest_ShowsTheConnectionsPartitionAndTheKeysOwner(string mode)
     {
         var exported = new ExportedSpans();
         await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(2, "SingleThreaded"),
+            Settings.Partitioned(2, mode),
             a =>
             {
                 // A path rewritten after the partitioning middleware: the key cannot be guessed before routing, so the
