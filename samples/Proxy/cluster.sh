@@ -5,7 +5,7 @@
 # node gets 421 naming the owner. Exits non-zero when a check fails.
 #
 #   bash samples/Proxy/cluster.sh
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/../.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -13,8 +13,15 @@ for tool in curl jq; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
 done
 
-dotnet build samples/WebApi -c Release -v q --nologo >/dev/null
-dotnet build samples/Proxy -c Release -v q --nologo >/dev/null
+dotnet build samples/WebApi -c Release -v q --nologo >/dev/null || exit 1
+dotnet build samples/Proxy -c Release -v q --nologo >/dev/null || exit 1
+
+for port in 5100 5101 5102 5103 5111 5112 5113; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "FAIL: port $port is already in use on 127.0.0.1; stop what listens there first"
+    exit 1
+  fi
+done
 
 proxy=http://127.0.0.1:5100
 nodes=(http://127.0.0.1:5101 http://127.0.0.1:5102 http://127.0.0.1:5103)
@@ -51,6 +58,20 @@ for url in "${nodes[@]/%//healthz}" "$proxy/healthz"; do
     || { echo "FAIL: $url did not come up"; cat "$work"/*.log; exit 1; }
 done
 
+# Ready when the proxy routes by key: a keyed read of each node's keys through the proxy is answered by the owner
+# (200), not refused by another node (421).
+ready=0
+for attempt in $(seq 1 50); do
+  statuses=$(for k in 0 1 2 3 4 5 6 7 8 9; do curl -s -o /dev/null -w '%{http_code} ' "$proxy/counters/ready-$k"; done)
+  if [[ "$statuses" == "200 200 200 200 200 200 200 200 200 200 " ]]; then ready=1; break; fi
+  sleep 0.2
+done
+if ((ready == 0)); then
+  echo "FAIL: the proxy does not route keys to their owners (last statuses: $statuses)"
+  tail -n 30 "$work"/*.log
+  exit 1
+fi
+
 failures=0
 check() { # check DESCRIPTION EXPECTED ACTUAL
   if [[ "$2" == "$3" ]]; then
@@ -69,6 +90,10 @@ for round in 1 2 3; do
 done >"$work/requests"
 started=$(date +%s.%N)
 curl -s --parallel --parallel-max 32 -X POST -w '\n' --config "$work/requests" >"$work/answers" 2>/dev/null
+if ! jq -s 'length' "$work/answers" >/dev/null 2>&1; then
+  echo "Answers that are not JSON (the first few):"
+  grep -v '^{' "$work/answers" | head -5
+fi
 elapsed=$(echo "$(date +%s.%N) - $started" | bc)
 echo "sent $((keys * 3)) increments through the proxy in ${elapsed}s"
 

@@ -51,25 +51,45 @@ public sealed class PartitionKeyLoadBalancingPolicy : ILoadBalancingPolicy
     /// <inheritdoc/>
     public DestinationState? PickDestination(HttpContext context, ClusterState cluster, IReadOnlyList<DestinationState> availableDestinations)
     {
-        var routing = _routing ??= new Routing(_options.CurrentValue);
-        if (!routing.Rules.TryGetKey(context, out var key))
+        if (!TryFindOwner(context, availableDestinations, out var owner))
         {
             return availableDestinations.Count == 0 ? null : availableDestinations[(int)((uint)Interlocked.Increment(ref _next) % (uint)availableDestinations.Count)];
         }
 
-        var owner = routing.Cluster.GetNode(PartitionKeySlots.GetSlot(key));
-        context.Items[OwnerItem] = routing.Cluster.Nodes[owner];
-        foreach (var destination in availableDestinations)
+        if (owner is null)
         {
-            if (routing.NodeOf(destination) == owner)
+            // The owner is down: fail closed.
+            context.Response.Headers[HeaderNames.RetryAfter] = RetryAfterSeconds;
+        }
+
+        return owner;
+    }
+
+    /// <summary>
+    /// Whether the request is keyed; if so, <paramref name="owner"/> is its owner node among
+    /// <paramref name="destinations"/>, or <see langword="null"/> when the owner is not among them (down).
+    /// </summary>
+    internal bool TryFindOwner(HttpContext context, IReadOnlyList<DestinationState> destinations, out DestinationState? owner)
+    {
+        owner = null;
+        var routing = _routing ??= new Routing(_options.CurrentValue);
+        if (!routing.Rules.TryGetKey(context, out var key))
+        {
+            return false;
+        }
+
+        var node = routing.Cluster.GetNode(PartitionKeySlots.GetSlot(key));
+        context.Items[OwnerItem] = routing.Cluster.Nodes[node];
+        foreach (var destination in destinations)
+        {
+            if (routing.NodeOf(destination) == node)
             {
-                return destination;
+                owner = destination;
+                break;
             }
         }
 
-        // The owner is down: fail closed.
-        context.Response.Headers[HeaderNames.RetryAfter] = RetryAfterSeconds;
-        return null;
+        return true;
     }
 
     /// <summary>The item of a keyed request's <c>HttpContext.Items</c> that names its owner node.</summary>

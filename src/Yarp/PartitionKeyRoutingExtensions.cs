@@ -30,17 +30,36 @@ public static class PartitionKeyRoutingExtensions
     }
 
     /// <summary>
-    /// In the proxy's pipeline (<c>MapReverseProxy(proxy =&gt; ...)</c>): a keyed request whose owner node could not be
-    /// reached (connection refused, before health checks mark it down) gets 503 with <c>Retry-After</c> instead of 502,
-    /// as when the owner is known to be down. The request is never sent to another node.
+    /// In the proxy's pipeline (<c>MapReverseProxy(proxy =&gt; ...)</c>), first: for a cluster whose policy is
+    /// <c>PartitionKey</c>, narrows a keyed request's available destinations to its owner node, so that it reaches the
+    /// owner even where YARP does not ask the policy (a cluster with one available destination, while health checks
+    /// have the others down); answers 503 with <c>Retry-After</c> at once when the owner is down; and turns a failed
+    /// connection to the owner (before health checks notice) from 502 into 503 with <c>Retry-After</c>. A keyed
+    /// request is never sent to another node.
     /// </summary>
     /// <param name="proxy">The proxy's pipeline.</param>
     /// <returns>The pipeline.</returns>
     public static IReverseProxyApplicationBuilder UsePartitionOwnerFailClosed(this IReverseProxyApplicationBuilder proxy)
     {
         ArgumentNullException.ThrowIfNull(proxy);
+        var policy = proxy.ApplicationServices.GetServices<ILoadBalancingPolicy>().OfType<PartitionKeyLoadBalancingPolicy>().FirstOrDefault()
+            ?? throw new InvalidOperationException("UsePartitionOwnerFailClosed needs AddPartitionKeyLoadBalancing() on the reverse proxy's builder.");
         proxy.Use(async (context, next) =>
         {
+            var feature = context.GetReverseProxyFeature();
+            if (feature.Cluster.Config.LoadBalancingPolicy == PartitionKeyLoadBalancingPolicy.PolicyName &&
+                policy.TryFindOwner(context, feature.AvailableDestinations, out var owner))
+            {
+                if (owner is null)
+                {
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    context.Response.Headers[HeaderNames.RetryAfter] = PartitionKeyLoadBalancingPolicy.RetryAfterSeconds;
+                    return;
+                }
+
+                feature.AvailableDestinations = [owner];
+            }
+
             await next(context);
             if (context.Items.ContainsKey(PartitionKeyLoadBalancingPolicy.OwnerItem) &&
                 context.Features.Get<IForwarderErrorFeature>() is { Error: ForwarderError.Request or ForwarderError.RequestTimedOut } &&
