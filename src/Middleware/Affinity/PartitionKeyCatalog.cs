@@ -97,10 +97,7 @@ internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions
             return null;
         }
 
-        var key = route.Key.Source == PartitionKeySource.Route
-            ? (values.TryGetValue(route.Key.Name, out var value) ? Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) : null)
-            : PartitionKeyReader.Read(context, route.Key) is { Status: PartitionKeyStatus.Found, Key: var found } ? found : null;
-        return string.IsNullOrEmpty(key) ? null : key;
+        return PartitionKeyReader.ReadMatched(context, route.Key, values);
     }
 
     private KeyedRoutes BuildRoutes()

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Primitives;
 
 namespace PartitionedHosting.Affinity;
@@ -21,6 +22,18 @@ internal static class PartitionKeyReader
         PartitionKeySource.Claim => FromValues(new StringValues([.. context.User.FindAll(key.Name).Select(c => c.Value)])),
         _ => s_unreadable,
     };
+
+    /// <summary>
+    /// The key of a request whose path matched a keyed template before routing: a route key from the template's
+    /// <paramref name="values"/>, any other from the request; <see langword="null"/> when missing or unusable.
+    /// </summary>
+    public static string? ReadMatched(HttpContext context, IPartitionKeyMetadata key, RouteValueDictionary values)
+    {
+        var found = key.Source == PartitionKeySource.Route
+            ? (values.TryGetValue(key.Name, out var value) ? Convert.ToString(value, CultureInfo.InvariantCulture) : null)
+            : Read(context, key) is { Status: PartitionKeyStatus.Found, Key: var read } ? read : null;
+        return string.IsNullOrEmpty(found) ? null : found;
+    }
 
     // A header sent on several lines and one sent as a comma-separated list are the same thing (RFC 9110, 5.3):
     // either way there is more than one key.

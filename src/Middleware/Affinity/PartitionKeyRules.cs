@@ -41,18 +41,18 @@ public sealed class PartitionKeyRules
     public bool TryGetKey(HttpContext context, [NotNullWhen(true)] out string? key)
     {
         ArgumentNullException.ThrowIfNull(context);
+        RouteValueDictionary? values = null;
         foreach (var rule in _rules)
         {
-            var values = new RouteValueDictionary();
+            values ??= [];
+            values.Clear();
             if (!rule.Matcher.TryMatch(context.Request.Path, values))
             {
                 continue;
             }
 
-            key = rule.Key.Source == PartitionKeySource.Route
-                ? (values.TryGetValue(rule.Key.Name, out var value) ? Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) : null)
-                : PartitionKeyReader.Read(context, rule.Key) is { Status: PartitionKeyStatus.Found, Key: var found } ? found : null;
-            return !string.IsNullOrEmpty(key);
+            key = PartitionKeyReader.ReadMatched(context, rule.Key, values);
+            return key is not null;
         }
 
         key = null;

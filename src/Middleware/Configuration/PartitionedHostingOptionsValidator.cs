@@ -169,7 +169,7 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             {
                 errors.Add($"{Section}:Cluster:Nodes:{i} is empty; allowed values: a node's name, its base address for example.");
             }
-            else if (nodes.Take(i).Any(n => string.Equals(n.Trim().TrimEnd('/'), nodes[i].Trim().TrimEnd('/'), StringComparison.OrdinalIgnoreCase)))
+            else if (PartitionCluster.IndexOf(nodes.Take(i), nodes[i]) >= 0)
             {
                 errors.Add($"{Section}:Cluster:Nodes:{i} = '{nodes[i]}' is listed twice; allowed values: every node once.");
             }
@@ -199,15 +199,6 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             return index < cluster.Nodes.Count ? index : -1;
         }
 
-        var normalized = self.TrimEnd('/');
-        for (var i = 0; i < cluster.Nodes.Count; i++)
-        {
-            if (string.Equals(cluster.Nodes[i].Trim().TrimEnd('/'), normalized, StringComparison.OrdinalIgnoreCase))
-            {
-                return i;
-            }
-        }
-
-        return -1;
+        return PartitionCluster.IndexOf(cluster.Nodes, self);
     }
 }

@@ -30,7 +30,7 @@ public sealed class PartitionCluster
             throw new ArgumentException("A cluster has from 1 to 65535 nodes.", nameof(nodes));
         }
 
-        if (nodes.Any(string.IsNullOrWhiteSpace) || nodes.Distinct(StringComparer.OrdinalIgnoreCase).Count() != nodes.Count)
+        if (nodes.Any(string.IsNullOrWhiteSpace) || nodes.Select(Normalize).Distinct(StringComparer.Ordinal).Count() != nodes.Count)
         {
             throw new ArgumentException("Every node needs a name of its own.", nameof(nodes));
         }
@@ -92,20 +92,27 @@ public sealed class PartitionCluster
     /// </summary>
     /// <param name="node">A node's name or address.</param>
     /// <returns>Its index, or -1.</returns>
-    public int IndexOf(string node)
+    public int IndexOf(string node) => IndexOf(Nodes, node);
+
+    /// <summary>The index of <paramref name="node"/> in <paramref name="nodes"/>, compared as addresses are; -1 when absent.</summary>
+    internal static int IndexOf(IEnumerable<string> nodes, string node)
     {
         ArgumentNullException.ThrowIfNull(node);
         var normalized = Normalize(node);
-        for (var i = 0; i < Nodes.Count; i++)
+        var index = 0;
+        foreach (var candidate in nodes)
         {
-            if (string.Equals(Normalize(Nodes[i]), normalized, StringComparison.OrdinalIgnoreCase))
+            if (Normalize(candidate) == normalized)
             {
-                return i;
+                return index;
             }
+
+            index++;
         }
 
         return -1;
     }
 
-    private static string Normalize(string node) => node.Trim().TrimEnd('/').ToLowerInvariant();
+    /// <summary>A node's name as compared: trimmed, without a trailing slash, lower case.</summary>
+    internal static string Normalize(string node) => node.Trim().TrimEnd('/').ToLowerInvariant();
 }

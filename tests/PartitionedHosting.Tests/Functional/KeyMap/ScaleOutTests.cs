@@ -69,28 +69,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
                 });
         }));
 
-        var builder = WebApplication.CreateBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(Shared());
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        builder.Services.AddReverseProxy()
-            .LoadFromMemory(
-                [new RouteConfig { RouteId = "all", ClusterId = "nodes", Match = new RouteMatch { Path = "{**rest}" } }],
-                [new ClusterConfig
-                {
-                    ClusterId = "nodes",
-                    LoadBalancingPolicy = PartitionKeyLoadBalancingPolicy.PolicyName,
-                    Destinations = NodeNames.Select((n, i) => (n, i)).ToDictionary(d => $"node{d.i}", d => new DestinationConfig { Address = d.n + "/" }),
-                }])
-            .AddPartitionKeyLoadBalancing();
-        _proxy = builder.Build();
-        _proxy.MapReverseProxy(proxy =>
-        {
-            proxy.UsePartitionOwnerFailClosed();
-            proxy.UseLoadBalancing();
-        });
-        await _proxy.StartAsync().WaitAsync(KestrelTestApp.Timeout);
-        _proxyAddress = new Uri(_proxy.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        (_proxy, _proxyAddress) = await StartProxyAsync(NodeNames);
     }
 
     [Fact]
@@ -99,10 +78,11 @@ public sealed class ScaleOutTests : IAsyncLifetime
         // YARP does not ask the policy when one destination is available (the others down by health checks): the
         // pipeline step narrows the destinations to the owner first, so the key never reaches another node.
         var cluster = _nodes[0].Runtime.Cluster!;
-        await using var proxy = await StartProxyAsync(destinations: [NodeNames[0]]);
+        var (proxy, address) = await StartProxyAsync([NodeNames[0]]);
+        await using var disposeProxy = proxy;
         var otherKey = Enumerable.Range(0, 100).Select(i => $"k{i}").First(k => cluster.GetNodeForKey(k) != cluster.Nodes[0]);
         var ownKey = Enumerable.Range(0, 100).Select(i => $"k{i}").First(k => cluster.GetNodeForKey(k) == cluster.Nodes[0]);
-        using var client = new HttpClient { BaseAddress = proxy.Address, Timeout = KestrelTestApp.Timeout };
+        using var client = new HttpClient { BaseAddress = address, Timeout = KestrelTestApp.Timeout };
 
         using (var response = await client.PostAsync($"/counters/{otherKey}", null))
         {
@@ -118,7 +98,8 @@ public sealed class ScaleOutTests : IAsyncLifetime
         Assert.All(_nodes, n => Assert.Equal(0, n.Runtime.Metrics.MisdirectedCount));
     }
 
-    private async Task<(WebApplication App, Uri Address)> StartProxyCoreAsync(string[] destinations)
+    /// <summary>YARP with the PartitionKey policy in front of <paramref name="destinations"/>, configured as the nodes are.</summary>
+    private async Task<(WebApplication App, Uri Address)> StartProxyAsync(string[] destinations)
     {
         var builder = WebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
@@ -142,17 +123,6 @@ public sealed class ScaleOutTests : IAsyncLifetime
         });
         await app.StartAsync().WaitAsync(KestrelTestApp.Timeout);
         return (app, new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First()));
-    }
-
-    private async Task<ProxyApp> StartProxyAsync(string[] destinations)
-    {
-        var (app, address) = await StartProxyCoreAsync(destinations);
-        return new ProxyApp(app, address);
-    }
-
-    private sealed record ProxyApp(WebApplication App, Uri Address) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => App.DisposeAsync();
     }
 
     public async Task DisposeAsync()
