@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Micro-benchmarks (BenchmarkDotNet) of the per-request cost Partitioned Hosting adds: picking a partition for a
-# connection (the distribution policies) or for a key, the hop into a partition and back, and a cross-partition
-# call, with time and allocations. Saves BenchmarkDotNet's Markdown reports, joined, to OUT.
+# connection (the distribution policies) or for a key, the hop into a partition and back, a cross-partition call, and
+# a whole request through the host with and without partitions, with time and allocations. Saves BenchmarkDotNet's
+# Markdown reports, joined, to OUT.
 #
 # Usage: bash benchmarks/micro.sh [--job short|medium|long|dry] [--filter GLOB] [--out FILE]
 #                                 [--no-build-references | --no-build]
@@ -59,6 +60,10 @@ reports=("$artifacts"/results/*-report-github.md)
   echo "\`HopIntoPartition\` is \`IPartitionInvoker.InvokeAsync\` from outside into a partition and back, against"
   echo "\`ThreadPoolHop\` (\`Task.Run\`); \`CrossPartitionCall\` goes into partition 0, which calls partition 1 and awaits"
   echo "it, so the cross-partition call itself costs about \`CrossPartitionCall\` - \`HopIntoPartition\`."
+  echo "\`RequestBenchmarks\` runs one plaintext request through a whole application as a server does (the host's"
+  echo "\`IHttpApplication\`, with reused features and the response's \`OnCompleted\` callbacks, no socket), without"
+  echo "partitions (\`Plain\`) and with two: what partitioning adds to a request, free of the network's and the load"
+  echo "generator's noise. A \`SingleThreaded\` request hops from the benchmark's thread into its partition and back."
   for report in "${reports[@]}"; do
     echo
     echo "## $(basename "$report" -report-github.md)"

@@ -3,7 +3,8 @@ using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Running;
 
 // Micro-benchmarks of what Partitioned Hosting adds to a request: picking a partition for a connection or a key, the
-// hop into a partition and back, and a call from one partition to another. benchmarks/micro.sh runs them.
+// hop into a partition and back, a call from one partition to another, and a whole request with and without
+// partitions. benchmarks/micro.sh runs them.
 // Benchmarks always run in this process (--inProcess): BenchmarkDotNet's default toolchain would generate and build a
 // project of its own, rebuilding src/ with it.
 string[] arguments = args.Contains("--inProcess", StringComparer.OrdinalIgnoreCase) ? args : ["--inProcess", .. args];

@@ -68,7 +68,7 @@ internal sealed class PartitionedHostingMiddleware
             partition = owner;
             context.Features.Set<IPartitionFeature>(partition);
         }
-        else if (context.Features.Get<IPartitionFeature>() is not Partition connectionPartition || connectionPartition.Runtime != _runtime)
+        else if (context.Features[typeof(IPartitionFeature)] is not Partition connectionPartition || connectionPartition.Runtime != _runtime)
         {
             partition = _runtime.SelectPartition(context);
             context.Features.Set<IPartitionFeature>(partition);
@@ -81,38 +81,52 @@ internal sealed class PartitionedHostingMiddleware
         }
 
         var instance = partition.Current;
-        var admission = instance.AdmitAsync(context);
+        var inline = RunsInline(instance);
+        var admission = instance.AdmitAsync(context, queued: !inline);
         while (admission.IsCompletedSuccessfully && admission.Result.IsRetired)
         {
             // A recycle replaced the instance between reading it and counting the request: take the new one.
             instance = partition.Current;
-            admission = instance.AdmitAsync(context);
+            inline = RunsInline(instance);
+            admission = instance.AdmitAsync(context, queued: !inline);
         }
 
         return admission.IsCompletedSuccessfully
-            ? Dispatch(context, instance, admission.Result)
-            : DispatchWhenAdmittedAsync(context, instance, admission);
+            ? Dispatch(context, instance, admission.Result, inline)
+            : DispatchWhenAdmittedAsync(context, instance, admission, inline);
     }
+
+    /// <summary>
+    /// Whether a single-threaded partition's request runs at once on the calling thread, which is the partition's (the
+    /// Partitioned transport resumes the connection there, or the server parses a pipelined request inline after the
+    /// previous one) and has not run a whole quantum: then it takes no place in the partition's queue.
+    /// </summary>
+    private static bool RunsInline(PartitionInstance instance) =>
+        instance.Thread is { IsCurrent: true } thread && thread.CurrentTurn <= s_turnQuantum;
 
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
     internal Task RunInPartition(HttpContext context, PartitionInstance partition, RateLimitLease? lease, bool callbacksOffPartitionThreads = false)
     {
         // The instance follows the request until its response completes: first, so that its callback runs last.
+        // Features by their type rather than Get<T>/Set<T>: a server's collection answers a type it knows with a few
+        // comparisons of constants, where the generic methods cost a virtual generic call and a runtime type lookup.
         var features = context.Features;
-        var serverResponse = features.GetRequiredFeature<IHttpResponseFeature>();
+        var serverResponse = (IHttpResponseFeature?)features[typeof(IHttpResponseFeature)] ??
+            throw new InvalidOperationException($"The server did not provide an {nameof(IHttpResponseFeature)}.");
         var request = partition.Track(context, serverResponse, lease);
-        partition.LastRequest = context.Request.Path.Value;
 
         // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
         // single-threaded, its response callbacks.
-        features.Set<IPartitionFeature>(partition);
+        features[typeof(IPartitionFeature)] = partition;
         PartitionTracing.Served(context, partition);
-        request.Services.InitializeForRequest(partition.Container, context, features.Get<IServiceProvidersFeature>());
-        features.Set<IServiceProvidersFeature>(request.Services);
+        request.Services.InitializeForRequest(partition.Container, context, (IServiceProvidersFeature?)features[typeof(IServiceProvidersFeature)]);
+        features[typeof(IServiceProvidersFeature)] = request.Services;
         if (partition.Thread is { } thread)
         {
+            // For the stall log: only a single-threaded partition stalls.
+            partition.LastRequest = context.Request.Path.Value;
             request.Response.Initialize(serverResponse, partition);
-            features.Set<IHttpResponseFeature>(request.Response);
+            features[typeof(IHttpResponseFeature)] = request.Response;
             if (_runtime.Escapes is { } escapes)
             {
                 // Called in an execution context of the request's own (see the callers): the flow marks it, and what it starts.
@@ -122,7 +136,7 @@ internal sealed class PartitionedHostingMiddleware
         else if (callbacksOffPartitionThreads)
         {
             request.Response.Initialize(serverResponse, partition);
-            features.Set<IHttpResponseFeature>(request.Response);
+            features[typeof(IHttpResponseFeature)] = request.Response;
         }
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
@@ -130,7 +144,7 @@ internal sealed class PartitionedHostingMiddleware
         return _next(context);
     }
 
-    private Task Dispatch(HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    private Task Dispatch(HttpContext context, PartitionInstance partition, PartitionAdmission admission, bool inline)
     {
         if (!admission.IsAdmitted)
         {
@@ -139,15 +153,13 @@ internal sealed class PartitionedHostingMiddleware
 
         if (partition.Thread is { } thread)
         {
-            if (!thread.IsCurrent || thread.CurrentTurn > s_turnQuantum)
+            if (!inline)
             {
                 return _requests.Get().Start(_requests, this, context, partition, admission.Lease);
             }
 
-            // Already on the partition's thread (the Partitioned transport resumes the connection here, or the server
-            // parses a pipelined request inline after the previous one): no hop, but the partition's context must be
-            // current, so that the request's awaits come back to this thread.
-            partition.OnRequestDequeued();
+            // Already on the partition's thread: no hop, but the partition's context must be current, so that the
+            // request's awaits come back to this thread.
             using var scope = new SynchronizationContextScope(thread.Context);
             return _runtime.Escapes is null ? RunHere(context, partition, admission) : RunHereInOwnExecutionContext(context, partition, admission);
         }
@@ -190,7 +202,7 @@ internal sealed class PartitionedHostingMiddleware
     private Task RunHere(HttpContext context, PartitionInstance partition, PartitionAdmission admission) =>
         RunInPartition(context, partition, admission.Lease);
 
-    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission)
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission, bool inline)
     {
         var result = await admission.ConfigureAwait(false);
         if (result.IsRetired)
@@ -200,7 +212,13 @@ internal sealed class PartitionedHostingMiddleware
             return;
         }
 
-        await Dispatch(context, partition, result).ConfigureAwait(false);
+        if (inline && result.IsAdmitted)
+        {
+            // Admitted to run at once, but the permit came later, on another thread: it queues after all.
+            partition.OnRequestQueued();
+        }
+
+        await Dispatch(context, partition, result, inline: false).ConfigureAwait(false);
     }
 
     private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance partition, PartitionAdmission admission)

@@ -6,12 +6,20 @@ using PartitionedHosting.DependencyInjection;
 namespace PartitionedHosting.Partitions;
 
 /// <summary>
-/// A request running in an instance, until its response has completed: the node of the instance's in-flight list and
-/// the request's partition state (its services, its response feature), pooled together so that a request allocates
-/// none of them.
+/// A request running in an instance, until its response has completed: its partition state (its services, its response
+/// feature) and its place among the requests a drain that times out aborts, pooled together so that a request
+/// allocates none of them.
 /// </summary>
-internal sealed class InFlightRequest : InFlightWork, IResettable
+/// <remarks>
+/// Following a request costs no lock: every node the pool ever made is listed once (see <see cref="InFlightRequests"/>),
+/// and a node says itself whether it runs and for which instance. An abort claims a running node before it aborts its
+/// request, and the request's end waits for that claim to be released, so a request is never aborted after it ended
+/// (its context is then the server's again, reused for the connection's next request).
+/// </remarks>
+internal sealed class InFlightRequest : IResettable
 {
+    private const int Free = 0, Running = 1, Aborting = 2;
+
     public static readonly Func<object, Task> OnResponseCompleted = static state =>
     {
         // Last of the response's callbacks: the request's application scope goes now, then the request itself.
@@ -22,7 +30,7 @@ internal sealed class InFlightRequest : InFlightWork, IResettable
             return EndAfterAsync(request, disposal);
         }
 
-        request.Instance.OnWorkEnded(request, request.Lease);
+        request.End();
         return Task.CompletedTask;
     };
 
@@ -34,11 +42,12 @@ internal sealed class InFlightRequest : InFlightWork, IResettable
         }
         finally
         {
-            request.Instance.OnWorkEnded(request, request.Lease);
+            request.End();
         }
     }
 
     private HttpContext? _context;
+    private int _state;
 
     public PartitionInstance Instance { get; private set; } = null!;
 
@@ -50,14 +59,56 @@ internal sealed class InFlightRequest : InFlightWork, IResettable
     /// <summary>The request's response feature in a single-threaded partition.</summary>
     public Dispatch.PartitionResponseFeature Response { get; } = new();
 
-    public void Initialize(PartitionInstance instance, HttpContext context, RateLimitLease? lease)
+    /// <summary>Starts following a request admitted by <paramref name="instance"/>.</summary>
+    public void Start(PartitionInstance instance, HttpContext context, RateLimitLease? lease)
     {
         Instance = instance;
         _context = context;
         Lease = lease;
+
+        // Published last: an abort that sees the node running sees its instance and context.
+        Volatile.Write(ref _state, Running);
     }
 
-    public override void Abort() => _context?.Abort();
+    /// <summary>Aborts the request if the node follows one of <paramref name="instance"/>; true when it did.</summary>
+    public bool TryAbort(PartitionInstance instance)
+    {
+        if (Volatile.Read(ref _state) != Running || Instance != instance ||
+            Interlocked.CompareExchange(ref _state, Aborting, Running) != Running)
+        {
+            return false;
+        }
+
+        // Claimed: the request cannot end meanwhile. Read again, since the node may have ended and started for another
+        // instance between the first read and the claim.
+        var aborted = Instance == instance;
+        if (aborted)
+        {
+            _context!.Abort();
+        }
+
+        Volatile.Write(ref _state, Running);
+        return aborted;
+    }
+
+    /// <summary>The request's response has completed: its admission is released and the node goes back to the pool.</summary>
+    private void End()
+    {
+        if (Interlocked.CompareExchange(ref _state, Free, Running) != Running)
+        {
+            // An abort holds the node: it does not wait for anything, so this wait is short.
+            var spinner = new SpinWait();
+            while (Interlocked.CompareExchange(ref _state, Free, Running) != Running)
+            {
+                spinner.SpinOnce();
+            }
+        }
+
+        var instance = Instance;
+        var lease = Lease;
+        InFlightRequests.Return(this);
+        instance.OnRequestCompleted(lease);
+    }
 
     public bool TryReset()
     {
@@ -66,8 +117,6 @@ internal sealed class InFlightRequest : InFlightWork, IResettable
         Instance = null!;
         _context = null;
         Lease = null;
-        Previous = null;
-        Next = null;
         return true;
     }
 }

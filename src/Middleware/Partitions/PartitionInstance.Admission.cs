@@ -6,14 +6,19 @@ namespace PartitionedHosting.Partitions;
 /// <summary>Admission: the queue bound, the concurrency limiter and its wait, and a recycle replacing the instance meanwhile.</summary>
 internal sealed partial class PartitionInstance
 {
+    private const int ActiveBits = 24;
+    private const long ActiveMask = (1L << ActiveBits) - 1;
+    private const long OneAdmitted = (1L << ActiveBits) + 1;
+
     /// <summary>
     /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with
-    /// <see cref="OnRequestCompleted()"/>; on a single-threaded partition it also holds a place in the queue until
-    /// <see cref="OnRequestDequeued"/>.
+    /// <see cref="OnRequestCompleted()"/>; on a single-threaded partition, unless <paramref name="queued"/> is false (it
+    /// runs at once, already on the partition's thread), it also holds a place in the queue until
+    /// <see cref="OnRequestDequeued"/>. One interlocked operation, and a second for a place in the queue.
     /// </summary>
-    public bool TryAdmitRequest()
+    public bool TryAdmitRequest(bool queued = true)
     {
-        if (Thread is not null)
+        if (queued && Thread is not null)
         {
             if (Interlocked.Increment(ref _queueLength) > _maxQueueLength)
             {
@@ -22,9 +27,9 @@ internal sealed partial class PartitionInstance
             }
         }
 
-        Interlocked.Increment(ref _activeRequests);
+        var counts = Interlocked.Add(ref _counts, OneAdmitted);
         Runtime.Metrics.RequestAdmitted(Id);
-        if (Interlocked.Increment(ref _requests) == _recycleAfterRequests)
+        if ((long)((ulong)counts >> ActiveBits) == _recycleAfterRequests)
         {
             Runtime.RequestRecycle(Owner, this, RecycleCause.Requests);
         }
@@ -33,13 +38,13 @@ internal sealed partial class PartitionInstance
     }
 
     /// <summary>
-    /// Admits a request: a place in the queue (see <see cref="TryAdmitRequest"/>), then, when the partition bounds
-    /// its concurrent requests, a permit, waited for within <see cref="MaxQueueWait"/>. Completes synchronously
-    /// unless it must wait for a permit.
+    /// Admits a request: a place in the queue unless it runs at once (see <see cref="TryAdmitRequest"/>), then, when
+    /// the partition bounds its concurrent requests, a permit, waited for within <see cref="MaxQueueWait"/>. Completes
+    /// synchronously unless it must wait for a permit.
     /// </summary>
-    public ValueTask<PartitionAdmission> AdmitAsync(HttpContext context)
+    public ValueTask<PartitionAdmission> AdmitAsync(HttpContext context, bool queued = true)
     {
-        if (!TryAdmitRequest())
+        if (!TryAdmitRequest(queued))
         {
             return new(PartitionAdmission.Rejected);
         }
@@ -48,7 +53,7 @@ internal sealed partial class PartitionInstance
         // drain waits for this request, or this request sees the drain and goes to the instance that replaced this one.
         if (IsRetiring)
         {
-            AbandonAdmission();
+            AbandonAdmission(queued);
             return new(PartitionAdmission.Retired);
         }
 
@@ -66,7 +71,7 @@ internal sealed partial class PartitionInstance
         lease.Dispose();
 
         // RequestAborted is read only here: creating it costs the server a token source per request.
-        return WaitForPermitAsync(context.RequestAborted);
+        return WaitForPermitAsync(context.RequestAborted, queued);
     }
 
     /// <summary>
@@ -93,7 +98,10 @@ internal sealed partial class PartitionInstance
 
     public void OnRequestDequeued() => Interlocked.Decrement(ref _queueLength);
 
-    private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken)
+    /// <summary>Takes a place in the queue, beyond the bound, for a request admitted to run at once that must queue after all.</summary>
+    public void OnRequestQueued() => Interlocked.Increment(ref _queueLength);
+
+    private async ValueTask<PartitionAdmission> WaitForPermitAsync(CancellationToken cancellationToken, bool queued)
     {
         using var timeout = MaxQueueWait is { } wait ? new CancellationTokenSource(wait, Runtime.TimeProvider) : new CancellationTokenSource();
         using var aborted = cancellationToken.UnsafeRegister(static t => ((CancellationTokenSource)t!).Cancel(), timeout);
@@ -114,7 +122,7 @@ internal sealed partial class PartitionInstance
 
         // Refused at once (the limiter's queue is full), or given up after MaxQueueWait (or when the client left).
         lease?.Dispose();
-        AbandonAdmission();
+        AbandonAdmission(queued);
         return IsRetiring ? PartitionAdmission.Retired : timeout.IsCancellationRequested ? PartitionAdmission.TimedOut : PartitionAdmission.Rejected;
     }
 
@@ -125,9 +133,9 @@ internal sealed partial class PartitionInstance
     private bool IsRetiring => Volatile.Read(ref _draining) == 1 && Owner.Current != this;
 
     /// <summary>Gives back what <see cref="TryAdmitRequest"/> took, for a request that will not run here.</summary>
-    private void AbandonAdmission()
+    private void AbandonAdmission(bool queued = true)
     {
-        if (Thread is not null)
+        if (queued && Thread is not null)
         {
             OnRequestDequeued();
         }
@@ -137,7 +145,7 @@ internal sealed partial class PartitionInstance
 
     public void OnRequestCompleted()
     {
-        if (Interlocked.Decrement(ref _activeRequests) == 0 && Volatile.Read(ref _draining) == 1)
+        if ((Interlocked.Decrement(ref _counts) & ActiveMask) == 0 && Volatile.Read(ref _draining) == 1)
         {
             Volatile.Read(ref _idle)?.TrySetResult();
         }

@@ -20,9 +20,8 @@ internal sealed partial class PartitionInstance
     /// </returns>
     public InFlightRequest Track(HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
     {
-        var request = Runtime.InFlightRequests.Get();
-        request.Initialize(this, context, lease);
-        Link(request);
+        var request = InFlightRequests.Rent();
+        request.Start(this, context, lease);
         serverResponse.OnCompleted(InFlightRequest.OnResponseCompleted, request);
         return request;
     }
@@ -34,23 +33,33 @@ internal sealed partial class PartitionInstance
     /// </summary>
     public IDisposable TrackConnection(ConnectionContext connection)
     {
-        Interlocked.Increment(ref _activeRequests);
+        Interlocked.Increment(ref _counts);
         var work = new InFlightConnection(this, connection);
-        Link(work);
+        lock (_connectionsLock)
+        {
+            work.Next = _connections;
+            if (_connections is not null)
+            {
+                _connections.Previous = work;
+            }
+
+            _connections = work;
+        }
+
         return work;
     }
 
     /// <summary>Aborts every request and connection still running here (a drain that timed out); returns how many there were.</summary>
     /// <remarks>
-    /// Under the lock: a request's state is pooled and its context reused by the server once it ends, so it must not
-    /// end between being listed and being aborted. The servers' aborts queue their callbacks rather than run them.
+    /// A request is aborted only while it runs (see <see cref="InFlightRequest"/>): its state is pooled and its context
+    /// reused by the server once it ends. The servers' aborts queue their callbacks rather than run them.
     /// </remarks>
     public int AbortInFlight()
     {
-        var aborted = 0;
-        lock (_inFlightLock)
+        var aborted = InFlightRequests.AbortAll(this);
+        lock (_connectionsLock)
         {
-            for (var work = _inFlight; work is not null; work = work.Next)
+            for (var work = _connections; work is not null; work = work.Next)
             {
                 work.Abort();
                 aborted++;
@@ -60,10 +69,10 @@ internal sealed partial class PartitionInstance
         return aborted;
     }
 
-    /// <summary>Ends work followed by <see cref="Track"/> or <see cref="TrackConnection"/>.</summary>
-    internal void OnWorkEnded(InFlightWork work, RateLimitLease? lease)
+    /// <summary>Ends a connection followed by <see cref="TrackConnection"/>.</summary>
+    internal void OnConnectionEnded(InFlightConnection work)
     {
-        lock (_inFlightLock)
+        lock (_connectionsLock)
         {
             if (work.Previous is { } previous)
             {
@@ -71,7 +80,7 @@ internal sealed partial class PartitionInstance
             }
             else
             {
-                _inFlight = work.Next;
+                _connections = work.Next;
             }
 
             if (work.Next is { } next)
@@ -80,25 +89,7 @@ internal sealed partial class PartitionInstance
             }
         }
 
-        OnRequestCompleted(lease);
-        if (work is InFlightRequest request)
-        {
-            Runtime.InFlightRequests.Return(request);
-        }
-    }
-
-    private void Link(InFlightWork work)
-    {
-        lock (_inFlightLock)
-        {
-            work.Next = _inFlight;
-            if (_inFlight is not null)
-            {
-                _inFlight.Previous = work;
-            }
-
-            _inFlight = work;
-        }
+        OnRequestCompleted();
     }
 
     /// <summary>Completes when no admitted request is left.</summary>

@@ -16,15 +16,18 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     private readonly int _maxQueueLength;
     private readonly ConcurrencyLimiter? _limiter;
     private readonly long _recycleAfterRequests;
-    private long _requests;
     private int _recycling;
-    private int _activeRequests;
+
+    // The requests admitted (high 40 bits) and those not finished yet (low 24 bits): one interlocked operation admits
+    // a request, one finishes it. The admitted count wraps after 2^40 requests of one instance (a month at 400,000
+    // requests per second); the active count allows 16 million requests at once.
+    private long _counts;
     private int _queueLength;
     private int _draining;
     private int _disposed;
     private TaskCompletionSource? _idle;
-    private readonly Lock _inFlightLock = new();
-    private InFlightWork? _inFlight;
+    private readonly Lock _connectionsLock = new();
+    private InFlightConnection? _connections;
 
     public PartitionInstance(Partition owner, int generation, PartitionedHostingOptions options, Random random)
     {
@@ -97,7 +100,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     public bool StartFailed { get; set; }
 
     /// <summary>The number of requests the instance has admitted.</summary>
-    public long RequestCount => Interlocked.Read(ref _requests);
+    public long RequestCount => (long)((ulong)Interlocked.Read(ref _counts) >> ActiveBits);
 
     /// <summary>The partition's thread; <see langword="null"/> for a free-threaded partition.</summary>
     public PartitionThread? Thread { get; }
@@ -111,7 +114,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
 
     public int ActiveConnections => Owner.ActiveConnections;
 
-    public int ActiveRequests => Volatile.Read(ref _activeRequests);
+    public int ActiveRequests => (int)(Interlocked.Read(ref _counts) & ActiveMask);
 
     public int QueueLength => Volatile.Read(ref _queueLength);
 

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.ObjectPool;
 using Microsoft.Extensions.Options;
 using PartitionedHosting.Affinity;
 using PartitionedHosting.Configuration;
@@ -90,10 +89,6 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
     public TimeProvider TimeProvider { get; }
 
     public PartitionedHostingInstruments Metrics { get; }
-
-    /// <summary>The state of the requests in flight, pooled (see <see cref="InFlightRequest"/>).</summary>
-    public ObjectPool<InFlightRequest> InFlightRequests { get; } =
-        new DefaultObjectPool<InFlightRequest>(new DefaultPooledObjectPolicy<InFlightRequest>(), 1024 * Environment.ProcessorCount);
 
     /// <summary>The randomness of recycle jitter.</summary>
     public Random Random { get; }

@@ -181,10 +181,11 @@ public sealed class LifecycleTests
     }
 
     [Fact]
-    public async Task AnInstanceStillBusyAfterItsDrainTimeout_HasItsRequestsAborted_ThenStopsAndIsDisposed()
+    public async Task AnInstanceStillBusyAfterItsDrainTimeout_HasItsRequestsAborted_ThenStopsAndIsDisposed_WhileItsSuccessorKeepsItsOwn()
     {
         var time = new FakeTimeProvider();
         var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var abortedGenerations = new ConcurrentQueue<int>();
         var events = new ConcurrentQueue<string>();
         var settings = Settings.Partitioned(1, "SingleThreaded");
         settings["PartitionedHosting:RecycleDrainTimeout"] = "00:00:10";
@@ -199,7 +200,8 @@ public sealed class LifecycleTests
                 }
                 catch (OperationCanceledException)
                 {
-                    aborted.SetResult();
+                    abortedGenerations.Enqueue(context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation);
+                    aborted.TrySetResult();
                 }
             }),
             partition =>
@@ -215,12 +217,26 @@ public sealed class LifecycleTests
         await KestrelTestApp.WaitUntilAsync(() => old.ActiveRequests == 1, "the long request runs");
 
         await app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+
+        // A request of the instance that replaced it, running when the drain times out, is not the old one's to abort.
+        var successor = app.Runtime.Partitions[0].Current;
+        using var successorClient = app.CreateClient();
+        var successorRequest = successorClient.GetAsync("/long");
+        await KestrelTestApp.WaitUntilAsync(() => successor.ActiveRequests == 1, "the successor's long request runs");
         await KestrelTestApp.WaitUntilAsync(() => { time.Advance(TimeSpan.FromSeconds(1)); return aborted.Task.IsCompleted; }, "the drain times out and the request is aborted");
 
         await KestrelTestApp.WaitUntilAsync(() => events.Contains("disposed 1"), "the old instance is disposed");
         Assert.Equal(["started 1", "started 2", "stopping 1", "disposed 1"], events);
         await old.Thread!.Exited.WaitAsync(KestrelTestApp.Timeout);
         await Assert.ThrowsAnyAsync<Exception>(() => request.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal([1], abortedGenerations);
+        Assert.Equal(1, successor.ActiveRequests);
+        Assert.False(successorRequest.IsCompleted);
+
+        // Its client leaves: the successor's request ends the usual way.
+        successorClient.CancelPendingRequests();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => successorRequest.WaitAsync(KestrelTestApp.Timeout));
+        await KestrelTestApp.WaitUntilAsync(() => successor.ActiveRequests == 0, "the successor's request ends when its client leaves");
     }
 
     [Fact]
