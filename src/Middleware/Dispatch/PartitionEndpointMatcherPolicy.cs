@@ -117,9 +117,9 @@ internal sealed class PartitionEndpointMatcherPolicy(AffinityDispatcher dispatch
         return RunGuardedAsync(context, endpoint, partition);
     }
 
-    private static async Task RunGuardedAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance partition)
+    private static async Task RunGuardedAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance instance)
     {
-        PartitionFlow.Current = new PartitionFlow(partition.Thread!, partition.Id, context.Request.Path.Value, guarded: true, partition.Runtime.Escapes);
+        PartitionFlow.Current = new PartitionFlow(instance.Thread!, instance.Id, context.Request.Path.Value, guarded: true, instance.Runtime.Escapes);
         await endpoint(context).ConfigureAwait(false);
     }
 }

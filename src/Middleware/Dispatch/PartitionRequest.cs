@@ -20,7 +20,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     private ObjectPool<PartitionRequest>? _pool;
     private PartitionedHostingMiddleware? _middleware;
     private HttpContext? _context;
-    private PartitionInstance? _partition;
+    private PartitionInstance? _instance;
     private ExecutionContext? _executionContext;
     private TaskCompletionSource? _completion;
     private Task? _pipeline;
@@ -31,23 +31,23 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
 
     public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
 
-    public Task Start(ObjectPool<PartitionRequest> pool, PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance partition, RateLimitLease? lease)
+    public Task Start(ObjectPool<PartitionRequest> pool, PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, RateLimitLease? lease)
     {
         _pool = pool;
         _middleware = middleware;
         _context = context;
-        _partition = partition;
+        _instance = instance;
         _lease = lease;
-        _enqueuedAt = partition.MaxQueueWait is null && !partition.Runtime.Metrics.QueueWaitEnabled ? 0 : partition.Runtime.TimeProvider.GetTimestamp();
+        _enqueuedAt = instance.MaxQueueWait is null && !instance.Runtime.Metrics.QueueWaitEnabled ? 0 : instance.Runtime.TimeProvider.GetTimestamp();
         _executionContext = ExecutionContext.Capture();
         var completion = _completion = new TaskCompletionSource();
-        partition.Thread!.Post(this);
+        instance.Thread!.Post(this);
         return completion.Task;
     }
 
     public void Execute()
     {
-        _partition!.OnRequestDequeued();
+        _instance!.OnRequestDequeued();
         if (_executionContext is null)
         {
             Run();
@@ -62,7 +62,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     {
         _middleware = null;
         _context = null;
-        _partition = null;
+        _instance = null;
         _executionContext = null;
         _completion = null;
         _pipeline = null;
@@ -76,17 +76,17 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         Task pipeline;
         try
         {
-            var partition = _partition!;
-            if (_enqueuedAt != 0 && Waited(partition) > partition.MaxQueueWait)
+            var instance = _instance!;
+            if (_enqueuedAt != 0 && Waited(instance) > instance.MaxQueueWait)
             {
-                pipeline = RejectAfterWait(partition);
+                pipeline = RejectAfterWait(instance);
             }
             else
             {
                 // From here the partition follows the request until its response completes, and releases its
                 // admission then (see RunInPartition).
                 _admissionReleased = true;
-                pipeline = _middleware!.RunInPartition(_context!, partition, _lease);
+                pipeline = _middleware!.RunInPartition(_context!, instance, _lease);
             }
         }
         catch (Exception ex)
@@ -111,7 +111,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     /// </summary>
     public bool TryRedirect()
     {
-        var abandoned = _partition!;
+        var abandoned = _instance!;
         var successor = abandoned.Owner.Current;
         if (successor == abandoned || successor.Thread is not { } thread)
         {
@@ -128,26 +128,26 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
             return true;
         }
 
-        _partition = successor;
+        _instance = successor;
         thread.Post(this);
         return true;
     }
 
-    private TimeSpan Waited(PartitionInstance partition)
+    private TimeSpan Waited(PartitionInstance instance)
     {
-        var waited = partition.Runtime.TimeProvider.GetElapsedTime(_enqueuedAt);
-        if (partition.Runtime.Metrics.QueueWaitEnabled)
+        var waited = instance.Runtime.TimeProvider.GetElapsedTime(_enqueuedAt);
+        if (instance.Runtime.Metrics.QueueWaitEnabled)
         {
-            partition.Runtime.Metrics.QueueWaited(partition.Id, waited);
+            instance.Runtime.Metrics.QueueWaited(instance.Id, waited);
         }
 
         return waited;
     }
 
     /// <summary>A request that waited longer than the partition allows is answered at once: its client may be gone.</summary>
-    private Task RejectAfterWait(PartitionInstance partition)
+    private Task RejectAfterWait(PartitionInstance instance)
     {
-        return Log.Rejected(_middleware!.Logger, partition.Runtime.Metrics, _context!, partition, RejectionReasons.QueueWait);
+        return Log.Rejected(_middleware!.Logger, instance.Runtime.Metrics, _context!, instance, RejectionReasons.QueueWait);
     }
 
     private void OnPipelineCompleted() => Complete(_pipeline!);
@@ -155,13 +155,13 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     private void Complete(Task pipeline)
     {
         var completion = _completion!;
-        var partition = _partition!;
+        var instance = _instance!;
         var lease = _lease;
         var released = _admissionReleased;
         _pool!.Return(this);
         if (!released)
         {
-            partition.OnRequestCompleted(lease);
+            instance.OnRequestCompleted(lease);
         }
 
         // Without the partition's context, the server's continuation may run inline here and finish the response

@@ -105,7 +105,7 @@ internal sealed class PartitionedHostingMiddleware
         instance.Thread is { IsCurrent: true } thread && thread.CurrentTurn <= s_turnQuantum;
 
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
-    internal Task RunInPartition(HttpContext context, PartitionInstance partition, RateLimitLease? lease, bool callbacksOffPartitionThreads = false)
+    internal Task RunInPartition(HttpContext context, PartitionInstance instance, RateLimitLease? lease, bool callbacksOffPartitionThreads = false)
     {
         // The instance follows the request until its response completes: first, so that its callback runs last.
         // Features by their type rather than Get<T>/Set<T>: a server's collection answers a type it knows with a few
@@ -113,62 +113,62 @@ internal sealed class PartitionedHostingMiddleware
         var features = context.Features;
         var serverResponse = (IHttpResponseFeature?)features[typeof(IHttpResponseFeature)] ??
             throw new InvalidOperationException($"The server did not provide an {nameof(IHttpResponseFeature)}.");
-        var request = partition.Track(context, serverResponse, lease);
+        var request = instance.Track(context, serverResponse, lease);
 
         // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
         // single-threaded, its response callbacks.
-        features[typeof(IPartitionFeature)] = partition;
-        PartitionTracing.Served(context, partition);
-        request.Services.InitializeForRequest(partition.Container, context, (IServiceProvidersFeature?)features[typeof(IServiceProvidersFeature)]);
+        features[typeof(IPartitionFeature)] = instance;
+        PartitionTracing.Served(context, instance);
+        request.Services.InitializeForRequest(instance.Container, context, (IServiceProvidersFeature?)features[typeof(IServiceProvidersFeature)]);
         features[typeof(IServiceProvidersFeature)] = request.Services;
-        if (partition.Thread is { } thread)
+        if (instance.Thread is { } thread)
         {
             // For the stall log: only a single-threaded partition stalls.
-            partition.LastRequest = context.Request.Path.Value;
-            request.Response.Initialize(serverResponse, partition);
+            instance.LastRequest = context.Request.Path.Value;
+            request.Response.Initialize(serverResponse, instance);
             features[typeof(IHttpResponseFeature)] = request.Response;
             if (_runtime.Escapes is { } escapes)
             {
                 // Called in an execution context of the request's own (see the callers): the flow marks it, and what it starts.
-                PartitionFlow.Current = new PartitionFlow(thread, partition.Id, context.Request.Path.Value, guarded: false, escapes);
+                PartitionFlow.Current = new PartitionFlow(thread, instance.Id, context.Request.Path.Value, guarded: false, escapes);
             }
         }
         else if (callbacksOffPartitionThreads)
         {
-            request.Response.Initialize(serverResponse, partition);
+            request.Response.Initialize(serverResponse, instance);
             features[typeof(IHttpResponseFeature)] = request.Response;
         }
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
-        using var scope = _runtime.BeginLogScope(partition);
+        using var scope = _runtime.BeginLogScope(instance);
         return _next(context);
     }
 
-    private Task Dispatch(HttpContext context, PartitionInstance partition, PartitionAdmission admission, bool inline)
+    private Task Dispatch(HttpContext context, PartitionInstance instance, PartitionAdmission admission, bool inline)
     {
         if (!admission.IsAdmitted)
         {
-            return Log.Rejected(_logger, _runtime.Metrics, context, partition, admission.RejectionReason);
+            return Log.Rejected(_logger, _runtime.Metrics, context, instance, admission.RejectionReason);
         }
 
-        if (partition.Thread is { } thread)
+        if (instance.Thread is { } thread)
         {
             if (!inline)
             {
-                return _requests.Get().Start(_requests, this, context, partition, admission.Lease);
+                return _requests.Get().Start(_requests, this, context, instance, admission.Lease);
             }
 
             // Already on the partition's thread: no hop, but the partition's context must be current, so that the
             // request's awaits come back to this thread.
             using var scope = new SynchronizationContextScope(thread.Context);
-            return _runtime.Escapes is null ? RunHere(context, partition, admission) : RunHereInOwnExecutionContext(context, partition, admission);
+            return _runtime.Escapes is null ? RunHere(context, instance, admission) : RunHereInOwnExecutionContext(context, instance, admission);
         }
 
         // A free-threaded partition's request reached on a single-threaded partition's thread (a keyed request owned by
         // it, on a connection of the other with the Partitioned transport, or pipelined after one): not there.
         return PartitionThread.Current is null
-            ? RunHere(context, partition, admission)
-            : RunOnThreadPool(context, partition, admission);
+            ? RunHere(context, instance, admission)
+            : RunOnThreadPool(context, instance, admission);
     }
 
     /// <summary>An endpoint without partition reached on a partition's thread: on the thread pool, with no partition's context.</summary>
@@ -179,30 +179,30 @@ internal sealed class PartitionedHostingMiddleware
     /// on the single-threaded partition's thread it came from. A method of its own, so that other requests do not
     /// allocate the closure.
     /// </summary>
-    private Task RunOnThreadPool(HttpContext context, PartitionInstance partition, PartitionAdmission admission) =>
-        Task.Run(() => RunInPartition(context, partition, admission.Lease, callbacksOffPartitionThreads: true));
+    private Task RunOnThreadPool(HttpContext context, PartitionInstance instance, PartitionAdmission admission) =>
+        Task.Run(() => RunInPartition(context, instance, admission.Lease, callbacksOffPartitionThreads: true));
 
     /// <summary>
     /// <see cref="RunHere"/> in an execution context of the request's own, so that the escape detector's marker does not
     /// stay in the server's (the request runs inline in the server's code).
     /// </summary>
-    private Task RunHereInOwnExecutionContext(HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    private Task RunHereInOwnExecutionContext(HttpContext context, PartitionInstance instance, PartitionAdmission admission)
     {
         if (ExecutionContext.Capture() is not { } executionContext)
         {
-            return RunHere(context, partition, admission);
+            return RunHere(context, instance, admission);
         }
 
-        var run = new InlineRun(this, context, partition, admission);
+        var run = new InlineRun(this, context, instance, admission);
         ExecutionContext.Run(executionContext, static r => ((InlineRun)r!).Run(), run);
         return run.Pipeline!;
     }
 
     /// <summary>Runs the rest of the pipeline on the calling thread.</summary>
-    private Task RunHere(HttpContext context, PartitionInstance partition, PartitionAdmission admission) =>
-        RunInPartition(context, partition, admission.Lease);
+    private Task RunHere(HttpContext context, PartitionInstance instance, PartitionAdmission admission) =>
+        RunInPartition(context, instance, admission.Lease);
 
-    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance partition, ValueTask<PartitionAdmission> admission, bool inline)
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance instance, ValueTask<PartitionAdmission> admission, bool inline)
     {
         var result = await admission.ConfigureAwait(false);
         if (result.IsRetired)
@@ -215,16 +215,16 @@ internal sealed class PartitionedHostingMiddleware
         if (inline && result.IsAdmitted)
         {
             // Admitted to run at once, but the permit came later, on another thread: it queues after all.
-            partition.OnRequestQueued();
+            instance.OnRequestQueued();
         }
 
-        await Dispatch(context, partition, result, inline: false).ConfigureAwait(false);
+        await Dispatch(context, instance, result, inline: false).ConfigureAwait(false);
     }
 
-    private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance partition, PartitionAdmission admission)
+    private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, PartitionAdmission admission)
     {
         public Task? Pipeline { get; private set; }
 
-        public void Run() => Pipeline = middleware.RunHere(context, partition, admission);
+        public void Run() => Pipeline = middleware.RunHere(context, instance, admission);
     }
 }

@@ -7,42 +7,24 @@ namespace PartitionedHosting.Partitions;
 /// an instance's drain scans when it times out (rare) so that starting and ending a request take no lock.
 /// </summary>
 /// <remarks>
-/// A thread keeps the node it returned last and takes it again next: a request that starts and completes on one thread
-/// (most do, and every pipelined one) takes and returns its node with no interlocked operation at all. The pool never
-/// drops a node, so it holds as many as were ever in flight at once, as Kestrel's memory pool holds its blocks.
+/// The pool never drops a node, so it holds as many as were ever in flight at once, as Kestrel's memory pool holds its
+/// blocks. A per-thread cache of the last node returned was tried and dropped: HTTP/2 on single-threaded partitions
+/// measured slower with it (requests there may start and end on different threads, so such caches fill on one side and
+/// miss on the other).
 /// </remarks>
 internal static class InFlightRequests
 {
-    [ThreadStatic]
-    private static InFlightRequest? t_last;
-
     private static readonly ConcurrentQueue<InFlightRequest> s_free = new();
     private static readonly Lock s_growLock = new();
     private static InFlightRequest[] s_all = [];
     private static int s_count;
 
-    public static InFlightRequest Rent()
-    {
-        if (t_last is { } last)
-        {
-            t_last = null;
-            return last;
-        }
-
-        return s_free.TryDequeue(out var free) ? free : Create();
-    }
+    public static InFlightRequest Rent() => s_free.TryDequeue(out var free) ? free : Create();
 
     public static void Return(InFlightRequest request)
     {
         request.TryReset();
-        if (t_last is null)
-        {
-            t_last = request;
-        }
-        else
-        {
-            s_free.Enqueue(request);
-        }
+        s_free.Enqueue(request);
     }
 
     /// <summary>Aborts every request <paramref name="instance"/> still runs; returns how many there were.</summary>

@@ -210,7 +210,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     /// that same context; a caller that awaits with its own partition's context gets a post straight back to it, and
     /// one without a context is queued to the thread pool. That saves a thread pool hop per cross-partition call.
     /// </remarks>
-    private sealed class PartitionCall<T>(PartitionInstance partition, Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken)
+    private sealed class PartitionCall<T>(PartitionInstance instance, Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken)
         : IPartitionWorkItem
     {
         private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
@@ -224,7 +224,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
         {
             if (dequeues)
             {
-                partition.OnRequestDequeued();
+                instance.OnRequestDequeued();
             }
 
             if (cancellationToken.IsCancellationRequested)
@@ -244,9 +244,9 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
         private void Run()
         {
             // The work is this partition's request code: the escape detector watches it for this partition.
-            if (partition.Runtime.Escapes is { } escapes)
+            if (instance.Runtime.Escapes is { } escapes)
             {
-                PartitionFlow.Current = new PartitionFlow(partition.Thread!, partition.Id, path: null, guarded: false, escapes);
+                PartitionFlow.Current = new PartitionFlow(instance.Thread!, instance.Id, path: null, guarded: false, escapes);
             }
 
             var task = Invoke(work, state);

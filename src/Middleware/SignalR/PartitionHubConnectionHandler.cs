@@ -49,32 +49,32 @@ internal sealed class PartitionHubConnectionHandler<THub> : HubConnectionHandler
         // WebSocket or Server-Sent Events request itself, or, under long polling, the first poll (whose services
         // SignalR keeps for the connection).
         if (connection.Features.Get<Microsoft.AspNetCore.Http.Connections.Features.IHttpContextFeature>()?.HttpContext?.RequestServices is not PartitionServiceProvider services ||
-            services.Partition is not PartitionInstance partition)
+            services.Partition is not PartitionInstance instance)
         {
             return base.OnConnectedAsync(connection);
         }
 
-        return partition.InvokeAsync(static s => ((Run)s).Execute(), new Run(this, partition, connection));
+        return instance.InvokeAsync(static s => ((Run)s).Execute(), new Run(this, instance, connection));
     }
 
-    private async Task RunInPartitionAsync(PartitionInstance partition, ConnectionContext connection)
+    private async Task RunInPartitionAsync(PartitionInstance instance, ConnectionContext connection)
     {
         // Flows into every await of the connection's application: the scope factory reads it, and, when it watches,
         // the escape detector.
-        PartitionHubScopeFactory.CurrentPartition = partition;
-        if (partition.Thread is { } thread && partition.Runtime.Escapes is { } escapes)
+        PartitionHubScopeFactory.CurrentPartition = instance;
+        if (instance.Thread is { } thread && instance.Runtime.Escapes is { } escapes)
         {
-            PartitionFlow.Current = new PartitionFlow(thread, partition.Id, connection.GetHttpContext()?.Request.Path.Value, guarded: false, escapes);
+            PartitionFlow.Current = new PartitionFlow(thread, instance.Id, connection.GetHttpContext()?.Request.Path.Value, guarded: false, escapes);
         }
 
         // The application may outlive the request that started it (long polling): the instance follows it, so that a
         // recycle waits for it, and aborts it after its drain timeout.
-        using var inFlight = partition.TrackConnection(connection);
-        await base.OnConnectedAsync(partition.Thread is { } partitionThread ? new PartitionHubConnection(connection, partitionThread) : connection).ConfigureAwait(false);
+        using var inFlight = instance.TrackConnection(connection);
+        await base.OnConnectedAsync(instance.Thread is { } partitionThread ? new PartitionHubConnection(connection, partitionThread) : connection).ConfigureAwait(false);
     }
 
-    private sealed class Run(PartitionHubConnectionHandler<THub> handler, PartitionInstance partition, ConnectionContext connection)
+    private sealed class Run(PartitionHubConnectionHandler<THub> handler, PartitionInstance instance, ConnectionContext connection)
     {
-        public Task Execute() => handler.RunInPartitionAsync(partition, connection);
+        public Task Execute() => handler.RunInPartitionAsync(instance, connection);
     }
 }
