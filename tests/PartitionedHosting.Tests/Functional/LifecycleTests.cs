@@ -228,15 +228,15 @@ public sealed class LifecycleTests
         await KestrelTestApp.WaitUntilAsync(() => events.Contains("disposed 1"), "the old instance is disposed");
         Assert.Equal(["started 1", "started 2", "stopping 1", "disposed 1"], events);
         await old.Thread!.Exited.WaitAsync(KestrelTestApp.Timeout);
-        await Assert.ThrowsAnyAsync<Exception>(() => request.WaitAsync(KestrelTestApp.Timeout));
         Assert.Equal([1], abortedGenerations);
-        Assert.Equal(1, successor.ActiveRequests);
         Assert.False(successorRequest.IsCompleted);
 
-        // Its client leaves: the successor's request ends the usual way.
+        // The clients leave. (HttpClient may have sent the aborted request again, on a new connection: to the successor.)
+        client.CancelPendingRequests();
         successorClient.CancelPendingRequests();
+        await Assert.ThrowsAnyAsync<Exception>(() => request.WaitAsync(KestrelTestApp.Timeout));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => successorRequest.WaitAsync(KestrelTestApp.Timeout));
-        await KestrelTestApp.WaitUntilAsync(() => successor.ActiveRequests == 0, "the successor's request ends when its client leaves");
+        await KestrelTestApp.WaitUntilAsync(() => successor.ActiveRequests == 0, "the successor's requests end when their clients leave");
     }
 
     [Fact]
