@@ -21,8 +21,10 @@ public static class PartitionDiagnosticsEndpointRouteBuilderExtensions
 
     /// <summary>
     /// Maps <c>GET <paramref name="pattern"/></c> to JSON describing each partition: mode, state, generation,
-    /// connections, requests, queue, last recycle and its cause. It runs outside the partitions (it answers while they
-    /// are stalled or full), and it is closed until told who may read it: with <paramref name="authorizationPolicy"/>,
+    /// connections, requests, queue, rejections, recycles and the last cause, the longest recent turn, and the key map;
+    /// a browser (which asks for <c>text/html</c>) gets a dashboard page instead, which shows the same live, refreshed
+    /// every second. It runs outside the partitions (it answers while they are stalled or full), and it is closed until
+    /// told who may read it: with <paramref name="authorizationPolicy"/>,
     /// or with <c>RequireAuthorization</c>, <see cref="PartitionDiagnosticsEndpointConventionBuilderExtensions.RequireManagementPort"/>
     /// or <see cref="PartitionDiagnosticsEndpointConventionBuilderExtensions.RequireLoopback"/> on the returned builder.
     /// Until then every request gets 403.
@@ -35,7 +37,8 @@ public static class PartitionDiagnosticsEndpointRouteBuilderExtensions
     public static RouteHandlerBuilder MapPartitionDiagnostics(this IEndpointRouteBuilder endpoints, string pattern = "/_partitions", string? authorizationPolicy = null)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        var builder = endpoints.MapGet(pattern, (IPartitionManager partitions, string? slots) => Results.Json(Describe(partitions, slots == "all"), s_json))
+        var builder = endpoints.MapGet(pattern, (HttpContext context, IPartitionManager partitions, string? slots) =>
+                PartitionDashboard.IsWanted(context.Request) ? PartitionDashboard.Page : Results.Json(Describe(partitions, slots == "all"), s_json))
             .ExcludeFromDescription()
             .WithoutPartition()
             .AddEndpointFilter(static (context, next) => IsAllowed(context.HttpContext)

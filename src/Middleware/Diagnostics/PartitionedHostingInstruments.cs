@@ -52,8 +52,15 @@ internal sealed class PartitionedHostingInstruments
         }
     }
 
+    /// <summary>Counts a 503 of a partition, in the metric and in the partition's snapshot (the dashboard shows it).</summary>
     public void RequestRejected(int partitionId, string reason)
     {
+        var partitions = _partitions();
+        if ((uint)partitionId < (uint)partitions.Count)
+        {
+            partitions[partitionId].CountRejection();
+        }
+
         if (_rejections.Enabled)
         {
             _rejections.Add(1, new KeyValuePair<string, object?>(PartitionTag, _ids[partitionId]), new KeyValuePair<string, object?>("reason", reason));

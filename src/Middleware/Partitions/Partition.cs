@@ -20,6 +20,13 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Microsoft.AspNetCore.Connections.ConnectionContext, byte> _connections = new();
     private int _recycling;
     private int _recycles;
+    private long _rejections;
+
+    // The longest turn of the current window of the turn outliers, and of the previous one (ticks), and when the current
+    // window started (a timestamp of the runtime's TimeProvider); the watchdog moves the window on.
+    private long _longestTurn;
+    private long _previousLongestTurn;
+    private long _turnWindowStartedAt;
 
     public Partition(PartitionRuntime runtime, int id, ExecutionMode mode)
     {
@@ -108,6 +115,46 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     public TimeSpan? StalledFor { get; set; }
 
     public int Recycles => Volatile.Read(ref _recycles);
+
+    /// <summary>How long a window of the turn outliers lasts: the snapshot shows the longest turn of the last one or two.</summary>
+    public static TimeSpan TurnWindow { get; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Requests answered 503 since the partition started.</summary>
+    public long Rejections => Interlocked.Read(ref _rejections);
+
+    public void CountRejection() => Interlocked.Increment(ref _rejections);
+
+    /// <summary>
+    /// Records a turn of the partition's thread (or of a thread holding its turn) for the outliers: a read and, for a new
+    /// longest, a write, with no interlocked operation. A turn recorded while the window moves on may count in either.
+    /// </summary>
+    public void RecordTurn(TimeSpan duration)
+    {
+        if (duration.Ticks > Volatile.Read(ref _longestTurn))
+        {
+            Volatile.Write(ref _longestTurn, duration.Ticks);
+        }
+    }
+
+    /// <summary>Moves the window of the turn outliers on once it has lasted <see cref="TurnWindow"/> (the watchdog calls it).</summary>
+    public void MoveTurnWindow(TimeProvider time)
+    {
+        var now = time.GetTimestamp();
+        if (_turnWindowStartedAt == 0)
+        {
+            _turnWindowStartedAt = now;
+        }
+        else if (time.GetElapsedTime(_turnWindowStartedAt, now) >= TurnWindow)
+        {
+            Volatile.Write(ref _previousLongestTurn, Interlocked.Exchange(ref _longestTurn, 0));
+            _turnWindowStartedAt = now;
+        }
+    }
+
+    /// <summary>The longest turn of the last one or two windows; <see langword="null"/> for a free-threaded partition.</summary>
+    public TimeSpan? LongestRecentTurn => Mode == ExecutionMode.SingleThreaded
+        ? TimeSpan.FromTicks(Math.Max(Volatile.Read(ref _longestTurn), Volatile.Read(ref _previousLongestTurn)))
+        : null;
 
     public DateTimeOffset? LastRecycledAt { get; private set; }
 
@@ -232,6 +279,8 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
             Recycles,
             LastRecycledAt,
             LastRecycleCause,
-            _stalled ? StalledFor?.TotalMilliseconds : null);
+            _stalled ? StalledFor?.TotalMilliseconds : null,
+            Rejections,
+            LongestRecentTurn?.TotalMilliseconds);
     }
 }

@@ -226,6 +226,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
             var id = partition.Id;
             thread.OnTurnCompleted = duration =>
             {
+                partition.RecordTurn(duration);
                 if (Metrics.TurnDurationEnabled)
                 {
                     Metrics.TurnCompleted(id, duration);

@@ -13,6 +13,11 @@ namespace PartitionedHosting;
 /// <param name="LastRecycledAt">When it was last recycled.</param>
 /// <param name="LastRecycleCause">Why.</param>
 /// <param name="StalledForMs">How long its current segment has run, when stalled.</param>
+/// <param name="Rejections">Requests it answered 503 (queue full, waited too long, handoff timed out), since it started.</param>
+/// <param name="LongestTurnMs">
+/// A single-threaded partition's longest turn (one synchronous segment of its code) in the last 10 to 20 seconds: the
+/// outlier that delays everything queued behind it. <see langword="null"/> for a free-threaded partition.
+/// </param>
 public sealed record PartitionSnapshot(
     int Id,
     ExecutionMode Mode,
@@ -25,4 +30,6 @@ public sealed record PartitionSnapshot(
     int Recycles,
     DateTimeOffset? LastRecycledAt,
     RecycleCause? LastRecycleCause,
-    double? StalledForMs);
+    double? StalledForMs,
+    long Rejections,
+    double? LongestTurnMs);

@@ -6,8 +6,8 @@ namespace PartitionedHosting.Partitions;
 /// <summary>
 /// The runtime's one periodic job, in the manner of Kestrel's heartbeat handlers: on every tick, a single-threaded
 /// partition whose current segment has run past <c>StallThreshold</c> is marked stalled (and, past
-/// <c>ReplaceStalledAfter</c>, replaced), a stalled one that moved on is marked recovered, and an instance past its
-/// lifetime (<c>RecycleAfter</c>) is recycled.
+/// <c>ReplaceStalledAfter</c>, replaced), a stalled one that moved on is marked recovered, an instance past its
+/// lifetime (<c>RecycleAfter</c>) is recycled, and the window of the turn outliers moves on.
 /// </summary>
 internal sealed class PartitionWatchdog(PartitionRuntime runtime, PartitionedHostingOptions options, ILogger logger) : IAsyncDisposable
 {
@@ -32,6 +32,7 @@ internal sealed class PartitionWatchdog(PartitionRuntime runtime, PartitionedHos
         foreach (var partition in runtime.Partitions)
         {
             var instance = partition.Current;
+            partition.MoveTurnWindow(time);
             if (instance.Thread is { } thread)
             {
                 var started = thread.TurnStartedAt;

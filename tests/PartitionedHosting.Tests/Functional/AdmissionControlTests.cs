@@ -121,6 +121,10 @@ public sealed class AdmissionControlTests
             // Refused at once because the queue is full: not a wait that ran past MaxQueueWait.
             Assert.Equal("queue_full", Assert.Single(metrics.Of("partitionedhosting.rejections")).Tags["reason"]);
 
+            // Counted in the partition's snapshot too: the diagnostics endpoint and its dashboard show it.
+            var snapshots = app.Services.GetRequiredService<IPartitionManager>().GetSnapshots();
+            Assert.Equal(1, Assert.Single(snapshots).Rejections);
+
             gate.SetResult();
             Assert.Equal(["ok", "ok", "ok"], await Task.WhenAll([.. running, queued]).WaitAsync(KestrelTestApp.Timeout));
         }
