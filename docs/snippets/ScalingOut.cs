@@ -61,12 +61,12 @@ public static class ScalingOut
         var builder = WebApplication.CreateBuilder(args);
         builder.Services.AddReverseProxy()
             .LoadFromConfig(builder.Configuration.GetSection("ReverseProxy"))
-            .AddPartitionKeyLoadBalancing();
+            .AddPartitionKeyLoadBalancing();                 // binds PartitionedHosting:Keys and :Cluster:Nodes
 
         var app = builder.Build();
         app.MapReverseProxy(proxy =>
         {
-            proxy.UsePartitionOwnerFailClosed();
+            proxy.UsePartitionOwnerFailClosed();             // keyed requests to their owner only; owner down: 503 + Retry-After
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();
