@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The path a user takes, checked end to end: packs the libraries into a local folder feed (no warnings allowed),
 # makes a fresh project with `dotnet new web`, adds PartitionedHosting.Hosting from that feed, calls
-# builder.AddPartitionedHosting() and serves a request over Kestrel. Exits non-zero when a step fails.
+# builder.AddPartitionedHosting() and serves a request over Kestrel; and the package's analyzers report a blocking
+# endpoint in that project. Exits non-zero when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 CI=true
@@ -62,6 +63,18 @@ var app = builder.Build();
 app.MapGet("/", (IPartitionContext partition) => $"partition {partition.Id} of {partition.PartitionCount}, {partition.Mode}");
 app.Run();
 PROGRAM
+dotnet build "$work/app" -c Release -v q --nologo >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+
+# The analyzers come with the package: a blocking endpoint is reported (PH0001), and its build still succeeds.
+cp "$work/app/Program.cs" "$work/Program.cs"
+sed -i 's|^app.Run();|app.MapGet("/sleep", () => { Thread.Sleep(10); return "slept"; });\napp.Run();|' "$work/app/Program.cs"
+dotnet build "$work/app" -c Release -v q --nologo --no-incremental >"$work/analyzers.log" 2>&1 || { cat "$work/analyzers.log"; exit 1; }
+if grep -q 'warning PH0001' "$work/analyzers.log"; then
+  echo "ok:   the package's analyzers report a blocking endpoint: $(grep -o 'warning PH0001: [^[]*' "$work/analyzers.log" | head -1 | cut -c1-90)..."
+else
+  echo "FAIL: no PH0001 for Thread.Sleep in an endpoint"; cat "$work/analyzers.log"; exit 1
+fi
+cp "$work/Program.cs" "$work/app/Program.cs"
 dotnet build "$work/app" -c Release -v q --nologo >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 5190)

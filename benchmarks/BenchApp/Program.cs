@@ -160,13 +160,17 @@ if (db is not null)
 app.MapGet("/starve", () => "done");
 var starveBlock = app.MapGet("/starve/block", () =>
 {
+#pragma warning disable PH0001 // Blocking on purpose: the scenario measures what blocking costs each architecture.
     Task.Delay(20).Wait();
+#pragma warning restore PH0001
     return "done";
 });
 app.MapGet("/mix", () => "done");
 var mixBlock = app.MapGet("/mix/block", () =>
 {
+#pragma warning disable PH0001 // Blocking on purpose: the scenario measures what blocking costs each architecture.
     Thread.Sleep(50);
+#pragma warning restore PH0001
     return "done";
 });
 if (dedicated)

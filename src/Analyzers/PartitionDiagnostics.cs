@@ -1,0 +1,30 @@
+using Microsoft.CodeAnalysis;
+
+namespace PartitionedHosting.Analyzers;
+
+/// <summary>The diagnostics of the partition analyzers: one ID each, listed in the README's "Analyzers" section.</summary>
+internal static class PartitionDiagnostics
+{
+    private const string Category = "PartitionedHosting";
+    private const string HelpBase = "https://github.com/partitioned-hosting/partitioned-hosting/blob/main/README.md#";
+
+    public static readonly DiagnosticDescriptor BlockingCall = new(
+        id: "PH0001",
+        title: "Do not block in request code",
+        messageFormat: "'{0}' blocks the thread in request code: in a SingleThreaded partition every other request of the partition waits behind it, and waiting for a task that needs the partition's thread deadlocks; await instead",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "Request code (endpoint handlers, controller and Razor Pages actions, hubs, middleware) runs on its partition's one thread in a SingleThreaded partition. .Result, .Wait(), GetAwaiter().GetResult() and Thread.Sleep hold that thread: the watchdog reports a stall, and sync-over-async deadlocks. Code passed to Task.Run or a timer runs on the thread pool and is not reported.",
+        helpLinkUri: HelpBase + "ph0001-do-not-block-in-request-code");
+
+    public static readonly DiagnosticDescriptor InvalidPartitionLocalRegistration = new(
+        id: "PH0005",
+        title: "This service cannot be partition-local",
+        messageFormat: "{0}",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        description: "AddPartitionedHosting's partition callback builds one container per partition. It refuses at startup an instance (every partition must get its own), an open generic service and a keyed service; this reports them when the code is compiled.",
+        helpLinkUri: HelpBase + "ph0005-this-service-cannot-be-partition-local");
+}

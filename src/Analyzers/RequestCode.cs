@@ -1,0 +1,146 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace PartitionedHosting.Analyzers;
+
+/// <summary>
+/// Tells whether code runs as request code, on the request's partition: inside an endpoint handler given to a
+/// <c>Map*</c> method, a middleware (<c>Use</c>/<c>Run</c> delegates, <c>Invoke</c>/<c>InvokeAsync</c> of a convention
+/// middleware, <c>IMiddleware</c>), a controller, a Razor Pages page model or a SignalR hub, and not inside a delegate
+/// that runs elsewhere (<c>Task.Run</c>, <c>StartNew</c>, <c>ContinueWith</c>, the thread pool, a thread, a timer).
+/// </summary>
+internal sealed class RequestCode
+{
+    private readonly INamedTypeSymbol? _endpointRouteBuilder;
+    private readonly INamedTypeSymbol? _applicationBuilder;
+    private readonly INamedTypeSymbol? _httpContext;
+    private readonly INamedTypeSymbol? _middleware;
+    private readonly INamedTypeSymbol?[] _requestTypes;
+    private readonly INamedTypeSymbol?[] _elsewhereTypes;
+
+    private RequestCode(Compilation compilation)
+    {
+        _endpointRouteBuilder = compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Routing.IEndpointRouteBuilder");
+        _applicationBuilder = compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Builder.IApplicationBuilder");
+        _httpContext = compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Http.HttpContext");
+        _middleware = compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Http.IMiddleware");
+        _requestTypes =
+        [
+            compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Mvc.ControllerBase"),
+            compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Mvc.RazorPages.PageModel"),
+            compilation.GetTypeByMetadataName("Microsoft.AspNetCore.SignalR.Hub"),
+        ];
+        _elsewhereTypes =
+        [
+            compilation.GetTypeByMetadataName("System.Threading.Tasks.Task"),
+            compilation.GetTypeByMetadataName("System.Threading.Tasks.Task`1"),
+            compilation.GetTypeByMetadataName("System.Threading.Tasks.TaskFactory"),
+            compilation.GetTypeByMetadataName("System.Threading.Tasks.TaskFactory`1"),
+            compilation.GetTypeByMetadataName("System.Threading.ThreadPool"),
+            compilation.GetTypeByMetadataName("System.Threading.Thread"),
+            compilation.GetTypeByMetadataName("System.Threading.Timer"),
+            compilation.GetTypeByMetadataName("System.Threading.Tasks.Parallel"),
+        ];
+    }
+
+    /// <summary>The request code of an ASP.NET Core compilation; null for a compilation without ASP.NET Core.</summary>
+    public static RequestCode? For(Compilation compilation)
+    {
+        var requestCode = new RequestCode(compilation);
+        return requestCode._httpContext is null ? null : requestCode;
+    }
+
+    /// <summary>Whether <paramref name="operation"/> runs as request code.</summary>
+    public bool Contains(IOperation operation)
+    {
+        var model = operation.SemanticModel!;
+        for (var node = operation.Syntax.Parent; node is not null; node = node.Parent)
+        {
+            switch (node)
+            {
+                case AnonymousFunctionExpressionSyntax function:
+                    switch (ClassifyDelegate(model.GetOperation(function)))
+                    {
+                        case true:
+                            return true;
+                        case false:
+                            return false;
+                    }
+
+                    // A delegate run in place (a LINQ selector, a local callback): it runs where its caller does.
+                    break;
+                case MethodDeclarationSyntax method:
+                    return model.GetDeclaredSymbol(method) is IMethodSymbol symbol && IsRequestMethod(symbol);
+                case ConstructorDeclarationSyntax or AccessorDeclarationSyntax or OperatorDeclarationSyntax or ConversionOperatorDeclarationSyntax or FieldDeclarationSyntax:
+                    return false;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// True for a delegate that is request code (an endpoint handler, a middleware), false for one that runs elsewhere,
+    /// null when it runs where its caller does.
+    /// </summary>
+    private bool? ClassifyDelegate(IOperation? function)
+    {
+        var parent = function?.Parent;
+        while (parent is IDelegateCreationOperation or IConversionOperation)
+        {
+            parent = parent.Parent;
+        }
+
+        IMethodSymbol? method = parent switch
+        {
+            IArgumentOperation { Parent: IInvocationOperation invocation } => invocation.TargetMethod,
+            IArgumentOperation { Parent: IObjectCreationOperation creation } => creation.Constructor,
+            _ => null,
+        };
+        if (method is null)
+        {
+            return null;
+        }
+
+        var containing = method.ContainingType?.OriginalDefinition;
+        if (_elsewhereTypes.Any(t => SymbolEqualityComparer.Default.Equals(t, containing)) &&
+            method.Name is "Run" or "StartNew" or "ContinueWith" or "QueueUserWorkItem" or "UnsafeQueueUserWorkItem" or ".ctor" or "For" or "ForEach" or "ForEachAsync" or "Invoke")
+        {
+            return false;
+        }
+
+        var receiver = method.IsExtensionMethod ? method.Parameters.FirstOrDefault()?.Type : method.ContainingType;
+        if (receiver is not null && (Implements(receiver, _endpointRouteBuilder) && method.Name.StartsWith("Map", StringComparison.Ordinal) ||
+            Implements(receiver, _applicationBuilder) && method.Name is "Use" or "Run" or "UseWhen" or "MapWhen" or "Map"))
+        {
+            return true;
+        }
+
+        return null;
+    }
+
+    private bool IsRequestMethod(IMethodSymbol method)
+    {
+        if (method.IsStatic)
+        {
+            return false;
+        }
+
+        var type = method.ContainingType;
+        for (var current = type; current is not null; current = current.BaseType)
+        {
+            if (_requestTypes.Any(t => SymbolEqualityComparer.Default.Equals(t, current.OriginalDefinition)))
+            {
+                return true;
+            }
+        }
+
+        // Middleware: IMiddleware, or the convention (Invoke or InvokeAsync taking the HttpContext first).
+        return Implements(type, _middleware) ||
+            method.Name is "Invoke" or "InvokeAsync" && method.Parameters.FirstOrDefault() is { } first && SymbolEqualityComparer.Default.Equals(first.Type, _httpContext);
+    }
+
+    private static bool Implements(ITypeSymbol type, INamedTypeSymbol? @interface) =>
+        @interface is not null && (SymbolEqualityComparer.Default.Equals(type, @interface) || type.AllInterfaces.Contains(@interface, SymbolEqualityComparer.Default));
+}

@@ -1,0 +1,122 @@
+using Microsoft.CodeAnalysis;
+
+namespace PartitionedHosting.Analyzers.Tests;
+
+public sealed class BlockingCallAnalyzerTests
+{
+    private const string Usings = """
+        using System;
+        using System.Collections.Generic;
+        using System.Linq;
+        using System.Net.Http;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using Microsoft.AspNetCore.Builder;
+        using Microsoft.AspNetCore.Http;
+        using Microsoft.AspNetCore.Mvc;
+        using Microsoft.AspNetCore.SignalR;
+
+        """;
+
+    [Fact]
+    public Task EndpointHandlers_ThatBlock_AreReported_InTopLevelStatements()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync(Usings + """
+            var app = WebApplication.CreateBuilder(args).Build();
+            app.MapGet("/sleep", () => { {|PH0001:Thread.Sleep(10)|}; return "slept"; });
+            app.MapGet("/result", (HttpClient http) => {|PH0001:http.GetStringAsync("/x").Result|});
+            app.MapPost("/wait", (HttpContext context) => {|PH0001:context.Request.Body.FlushAsync().Wait()|});
+            app.MapGet("/awaiter", async () => {|PH0001:Task.Delay(1).ConfigureAwait(false).GetAwaiter().GetResult()|});
+            app.MapGet("/all", () => {|PH0001:Task.WaitAll(Task.Delay(1), Task.Delay(2))|});
+            app.Run();
+            """, OutputKind.ConsoleApplication);
+    }
+
+    [Fact]
+    public Task AwaitsAndWorkSentElsewhere_AreNotReported()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync(Usings + """
+            var app = WebApplication.CreateBuilder(args).Build();
+            app.MapGet("/await", async (HttpClient http) => await http.GetStringAsync("/x"));
+
+            // On the thread pool, on purpose: blocking there holds a pool thread, not the partition.
+            app.MapGet("/run", () => Task.Run(() => { Thread.Sleep(10); return "slept elsewhere"; }));
+            app.MapGet("/continue", () => Task.Delay(1).ContinueWith(t => { t.Wait(); return 1; }));
+            app.MapGet("/pool", () => ThreadPool.QueueUserWorkItem(_ => Thread.Sleep(10)));
+            app.MapGet("/thread", () => new Thread(() => Thread.Sleep(10)).Start());
+
+            // Outside request code: the program's own startup may block.
+            app.StartAsync().Wait();
+            Thread.Sleep(1);
+            """, OutputKind.ConsoleApplication);
+    }
+
+    [Fact]
+    public Task DelegatesRunInPlace_AndLocalFunctions_AreRequestCodeToo()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync(Usings + """
+            public static class Endpoints
+            {
+                public static void Map(WebApplication app)
+                {
+                    app.MapGet("/many", (HttpClient http) =>
+                    {
+                        var pages = new[] { "/a", "/b" }.Select(path => {|PH0001:http.GetStringAsync(path).Result|}).ToList();
+                        return Join(pages);
+
+                        string Join(List<string> parts)
+                        {
+                            {|PH0001:Thread.Sleep(1)|};
+                            return string.Join(",", parts);
+                        }
+                    });
+                }
+            }
+            """);
+    }
+
+    [Fact]
+    public Task ControllersHubsAndMiddleware_ThatBlock_AreReported()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync(Usings + """
+            public sealed class OrdersController : ControllerBase
+            {
+                [HttpGet("orders/{id}")]
+                public string Get(string id, [FromServices] HttpClient http) => {|PH0001:http.GetStringAsync("/orders/" + id).Result|};
+
+                [HttpGet("orders")]
+                public async IAsyncEnumerable<string> List([FromServices] HttpClient http)
+                {
+                    yield return {|PH0001:http.GetStringAsync("/first").GetAwaiter().GetResult()|};
+                    yield return await http.GetStringAsync("/second");
+                }
+            }
+
+            public sealed class ChatHub : Hub
+            {
+                public void Send(string message) => {|PH0001:Clients.All.SendAsync("message", message).Wait()|};
+            }
+
+            public sealed class TimingMiddleware(RequestDelegate next)
+            {
+                public Task InvokeAsync(HttpContext context)
+                {
+                    {|PH0001:Thread.Sleep(1)|};
+                    return next(context);
+                }
+            }
+
+            public static class Pipeline
+            {
+                public static void Configure(WebApplication app) =>
+                    app.Use(async (context, next) => { {|PH0001:Task.Delay(1).Wait()|}; await next(context); });
+            }
+
+            // Not request code: a plain class, and a controller's static helper.
+            public sealed class Reports
+            {
+                public string Render(Task<string> template) => template.Result;
+            }
+            """);
+    }
+}

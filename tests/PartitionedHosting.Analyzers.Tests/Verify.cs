@@ -1,0 +1,53 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Testing;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Testing;
+
+namespace PartitionedHosting.Analyzers.Tests;
+
+/// <summary>
+/// Runs an analyzer over code that references .NET 10, ASP.NET Core 10 (the SDK's reference packs, so nothing is
+/// downloaded) and Partitioned Hosting, and compares its diagnostics with the ones marked in the code
+/// (<c>{|PH0001:...|}</c>).
+/// </summary>
+internal static class Verify<TAnalyzer>
+    where TAnalyzer : DiagnosticAnalyzer, new()
+{
+    private static readonly Lazy<MetadataReference[]> s_references = new(LoadReferences);
+
+    public static Task AnalyzeAsync(string code, OutputKind outputKind = OutputKind.DynamicallyLinkedLibrary)
+    {
+        var test = new CSharpAnalyzerTest<TAnalyzer, DefaultVerifier>
+        {
+            TestCode = code,
+            ReferenceAssemblies = new ReferenceAssemblies("net10.0"),
+        };
+        test.TestState.OutputKind = outputKind;
+        test.TestState.AdditionalReferences.AddRange(s_references.Value);
+        return test.RunAsync();
+    }
+
+    private static MetadataReference[] LoadReferences()
+    {
+        // .../dotnet/shared/Microsoft.NETCore.App/<version>/System.Private.CoreLib.dll -> .../dotnet
+        var dotnet = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(typeof(object).Assembly.Location)!, "..", "..", ".."));
+        var references = new[] { "Microsoft.NETCore.App.Ref", "Microsoft.AspNetCore.App.Ref" }
+            .SelectMany(pack => Directory.GetFiles(ReferencePack(dotnet, pack), "*.dll"))
+            .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
+            .ToList();
+        references.Add(MetadataReference.CreateFromFile(typeof(IPartitionBuilder).Assembly.Location));
+        references.Add(MetadataReference.CreateFromFile(typeof(Microsoft.Extensions.Hosting.PartitionedHostingBuilderExtensions).Assembly.Location));
+        return [.. references];
+    }
+
+    private static string ReferencePack(string dotnet, string pack)
+    {
+        var versions = new DirectoryInfo(Path.Combine(dotnet, "packs", pack));
+        var version = versions.Exists
+            ? versions.GetDirectories($"{Environment.Version.Major}.*").OrderByDescending(d => Version.TryParse(d.Name, out var v) ? v : new Version()).FirstOrDefault()
+            : null;
+        return version is null
+            ? throw new InvalidOperationException($"The .NET SDK's {pack} pack was not found under {versions.FullName}.")
+            : Path.Combine(version.FullName, "ref", $"net{Environment.Version.Major}.0");
+    }
+}
