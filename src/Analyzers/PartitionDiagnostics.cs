@@ -18,6 +18,26 @@ internal static class PartitionDiagnostics
         description: "Request code (endpoint handlers, controller and Razor Pages actions, hubs, middleware) runs on its partition's one thread in a SingleThreaded partition. .Result, .Wait(), GetAwaiter().GetResult() and Thread.Sleep hold that thread: the watchdog reports a stall, and sync-over-async deadlocks. Code passed to Task.Run or a timer runs on the thread pool and is not reported.",
         helpLinkUri: HelpBase + "ph0001-do-not-block-in-request-code");
 
+    public static readonly DiagnosticDescriptor StaticStateWrite = new(
+        id: "PH0004",
+        title: "Do not write static state in request code",
+        messageFormat: "'{0}' is static: every partition of the process shares it, so request code that writes it mixes the partitions' state (and races in FreeThreaded ones); keep the state in a partition-local service",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "Sub-interpreters isolate module state; a .NET process does not. A static field or property is one for all partitions, whatever their mode: a request that writes it changes what every other partition sees, and FreeThreaded requests write it in parallel. [ThreadStatic] fields, readonly fields and static constructors are not reported.",
+        helpLinkUri: HelpBase + "ph0004-do-not-write-static-state-in-request-code");
+
+    public static readonly DiagnosticDescriptor UnknownRouteKey = new(
+        id: "PH0006",
+        title: "The partition key names a route value the pattern does not have",
+        messageFormat: "The endpoint is keyed on route value '{0}', which its pattern '{1}' does not have: every request would fail to find its key",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "WithPartitionKey(\"name\") and WithPartitionKey(PartitionKeySource.Route, \"name\") read the key from the route value of that name. When the endpoint's route pattern has no such parameter, no request has a key, and each is handled by KeyFailure (503 by default).",
+        helpLinkUri: HelpBase + "ph0006-the-partition-key-names-a-route-value-the-pattern-does-not-have");
+
     public static readonly DiagnosticDescriptor InvalidPartitionLocalRegistration = new(
         id: "PH0005",
         title: "This service cannot be partition-local",

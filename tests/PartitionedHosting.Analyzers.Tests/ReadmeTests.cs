@@ -11,9 +11,11 @@ public sealed partial class ReadmeTests
     {
         var readme = File.ReadAllText(Path.Combine(FindRoot(), "README.md"));
         var headings = Heading().Matches(readme).ToDictionary(m => m.Groups["id"].Value, m => m.Groups["title"].Value.Trim());
-        var rules = new DiagnosticAnalyzer[] { new BlockingCallAnalyzer(), new PartitionLocalRegistrationAnalyzer() }
-            .SelectMany(a => a.SupportedDiagnostics)
+        var rules = typeof(BlockingCallAnalyzer).Assembly.GetTypes()
+            .Where(t => typeof(DiagnosticAnalyzer).IsAssignableFrom(t) && !t.IsAbstract)
+            .SelectMany(t => ((DiagnosticAnalyzer)Activator.CreateInstance(t)!).SupportedDiagnostics)
             .ToList();
+        Assert.True(rules.Count >= 4, $"only {rules.Count} rules found");
 
         Assert.Equal(rules.Select(r => r.Id).Order(), headings.Keys.Order());
         foreach (var rule in rules)

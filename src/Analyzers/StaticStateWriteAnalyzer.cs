@@ -1,0 +1,63 @@
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace PartitionedHosting.Analyzers;
+
+/// <summary>
+/// PH0004: request code that writes a static field or property (assigned, incremented, passed by <c>ref</c> or
+/// <c>out</c>, as to <c>Interlocked.Increment</c>): state every partition of the process shares.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class StaticStateWriteAnalyzer : DiagnosticAnalyzer
+{
+    /// <inheritdoc />
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.StaticStateWrite];
+
+    /// <inheritdoc />
+    public override void Initialize(AnalysisContext context)
+    {
+        context.EnableConcurrentExecution();
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.RegisterCompilationStartAction(static start =>
+        {
+            if (RequestCode.For(start.Compilation) is not { } requestCode)
+            {
+                return;
+            }
+
+            var threadStatic = start.Compilation.GetTypeByMetadataName("System.ThreadStaticAttribute");
+            start.RegisterOperationAction(
+                operation =>
+                {
+                    var target = operation.Operation switch
+                    {
+                        IAssignmentOperation assignment => assignment.Target,
+                        IIncrementOrDecrementOperation increment => increment.Target,
+                        IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out } argument => argument.Value,
+                        _ => null,
+                    };
+                    if (StaticMember(target, threadStatic) is { } member && requestCode.Contains(operation.Operation))
+                    {
+                        operation.ReportDiagnostic(Diagnostic.Create(
+                            PartitionDiagnostics.StaticStateWrite, target!.Syntax.GetLocation(), member.ContainingType.Name + "." + member.Name));
+                    }
+                },
+                OperationKind.SimpleAssignment,
+                OperationKind.CompoundAssignment,
+                OperationKind.CoalesceAssignment,
+                OperationKind.Increment,
+                OperationKind.Decrement,
+                OperationKind.Argument);
+        });
+    }
+
+    private static ISymbol? StaticMember(IOperation? target, INamedTypeSymbol? threadStatic) => target switch
+    {
+        IFieldReferenceOperation { Field: { IsStatic: true, IsConst: false, IsReadOnly: false } field }
+            when !field.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, threadStatic)) => field,
+        IPropertyReferenceOperation { Property: { IsStatic: true } property } => property,
+        _ => null,
+    };
+}

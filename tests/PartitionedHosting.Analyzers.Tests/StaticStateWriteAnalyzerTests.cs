@@ -1,0 +1,50 @@
+namespace PartitionedHosting.Analyzers.Tests;
+
+public sealed class StaticStateWriteAnalyzerTests
+{
+    [Fact]
+    public Task RequestCode_ThatWritesStaticState_IsReported_AndReadsOrOtherCodeAreNot()
+    {
+        return Verify<StaticStateWriteAnalyzer>.AnalyzeAsync("""
+            using System;
+            using System.Threading;
+            using Microsoft.AspNetCore.Builder;
+            using Microsoft.AspNetCore.Mvc;
+
+            public static class Stats
+            {
+                public static long Visits;
+                public static string? LastPath { get; set; }
+                public static readonly object Gate = new();
+                [ThreadStatic] public static int PerThread;
+                public const int Max = 10;
+            }
+
+            public sealed class VisitsController : ControllerBase
+            {
+                [HttpGet("visits")]
+                public long Get()
+                {
+                    {|PH0004:Stats.Visits|}++;
+                    {|PH0004:Stats.LastPath|} = "/visits";
+                    Stats.PerThread++;
+                    return Stats.Visits + Stats.Max;
+                }
+            }
+
+            public static class Endpoints
+            {
+                static Endpoints() => Stats.Visits = 0;
+
+                public static void Map(WebApplication app)
+                {
+                    app.MapGet("/count", () => Interlocked.Increment(ref {|PH0004:Stats.Visits|}));
+                    app.MapGet("/read", () => Stats.Visits);
+
+                    // Startup code, not request code.
+                    Stats.LastPath = "/";
+                }
+            }
+            """);
+    }
+}
