@@ -178,8 +178,9 @@ public sealed class DedicatedPartitionTests
                 await Task.Delay(10);
             }
 
+            // Admitted by the dedicated partition, waiting for its one permit (not a fixed delay: a busy machine is slow).
             var second = clients[1].GetAsync("/block");
-            await Task.Delay(100);
+            await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions[2].ActiveRequests == 2, "the second request waits in the dedicated partition");
             using var third = await clients[2].GetAsync("/block").WaitAsync(KestrelTestApp.Timeout);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, third.StatusCode);
             Assert.NotNull(third.Headers.RetryAfter);
