@@ -11,42 +11,37 @@ namespace PartitionedHosting.Analyzers;
 /// service.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class PartitionLocalRegistrationAnalyzer : DiagnosticAnalyzer
+public sealed class PartitionLocalRegistrationAnalyzer : PartitionAnalyzer
 {
     /// <inheritdoc />
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.InvalidPartitionLocalRegistration];
 
     /// <inheritdoc />
-    public override void Initialize(AnalysisContext context)
+    private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
     {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(static start =>
+        var partitionBuilder = start.Compilation.GetTypeByMetadataName("PartitionedHosting.IPartitionBuilder");
+        if (partitionBuilder is null)
         {
-            var partitionBuilder = start.Compilation.GetTypeByMetadataName("PartitionedHosting.IPartitionBuilder");
-            if (partitionBuilder is null)
+            return;
+        }
+
+        start.RegisterOperationAction(
+            operation =>
             {
-                return;
-            }
-
-            start.RegisterOperationAction(
-                operation =>
+                var invocation = (IInvocationOperation)operation.Operation;
+                var method = invocation.TargetMethod;
+                if (!method.IsExtensionMethod || invocation.Arguments.Length == 0 || !IsPartitionServices(invocation.Arguments[0].Value, partitionBuilder))
                 {
-                    var invocation = (IInvocationOperation)operation.Operation;
-                    var method = invocation.TargetMethod;
-                    if (!method.IsExtensionMethod || invocation.Arguments.Length == 0 || !IsPartitionServices(invocation.Arguments[0].Value, partitionBuilder))
-                    {
-                        return;
-                    }
+                    return;
+                }
 
-                    var problem = Problem(invocation);
-                    if (problem is not null)
-                    {
-                        operation.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.InvalidPartitionLocalRegistration, invocation.Syntax.GetLocation(), problem));
-                    }
-                },
-                OperationKind.Invocation);
-        });
+                var problem = Problem(invocation);
+                if (problem is not null)
+                {
+                    operation.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.InvalidPartitionLocalRegistration, invocation.Syntax.GetLocation(), problem));
+                }
+            },
+            OperationKind.Invocation);
     }
 
     private static bool IsPartitionServices(IOperation receiver, INamedTypeSymbol partitionBuilder)

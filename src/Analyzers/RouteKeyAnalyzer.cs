@@ -11,7 +11,7 @@ namespace PartitionedHosting.Analyzers;
 /// constant route pattern that has no parameter of that name.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class RouteKeyAnalyzer : DiagnosticAnalyzer
+public sealed class RouteKeyAnalyzer : PartitionAnalyzer
 {
     // A route parameter's name: after '{' and an optional '*' or '**', up to a constraint, a default or '?'.
     private static readonly Regex s_parameter = new(@"\{\*{0,2}(?<name>[^{}:=?*]+)", RegexOptions.CultureInvariant);
@@ -20,38 +20,33 @@ public sealed class RouteKeyAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.UnknownRouteKey];
 
     /// <inheritdoc />
-    public override void Initialize(AnalysisContext context)
+    private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
     {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(static start =>
+        var extensions = start.Compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Builder.PartitionKeyEndpointConventionBuilderExtensions");
+        if (extensions is null)
         {
-            var extensions = start.Compilation.GetTypeByMetadataName("Microsoft.AspNetCore.Builder.PartitionKeyEndpointConventionBuilderExtensions");
-            if (extensions is null)
+            return;
+        }
+
+        start.RegisterOperationAction(
+            operation =>
             {
-                return;
-            }
-
-            start.RegisterOperationAction(
-                operation =>
+                var invocation = (IInvocationOperation)operation.Operation;
+                if (invocation.TargetMethod.Name != "WithPartitionKey" ||
+                    !SymbolEqualityComparer.Default.Equals(invocation.TargetMethod.ContainingType, extensions) ||
+                    Key(invocation) is not { } key ||
+                    Pattern(invocation.Arguments[0].Value) is not { } pattern)
                 {
-                    var invocation = (IInvocationOperation)operation.Operation;
-                    if (invocation.TargetMethod.Name != "WithPartitionKey" ||
-                        !SymbolEqualityComparer.Default.Equals(invocation.TargetMethod.ContainingType, extensions) ||
-                        Key(invocation) is not { } key ||
-                        Pattern(invocation.Arguments[0].Value) is not { } pattern)
-                    {
-                        return;
-                    }
+                    return;
+                }
 
-                    var names = s_parameter.Matches(pattern).Cast<Match>().Select(m => m.Groups["name"].Value.Trim());
-                    if (!names.Any(name => string.Equals(name, (string)key.ConstantValue.Value!, StringComparison.OrdinalIgnoreCase)))
-                    {
-                        operation.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.UnknownRouteKey, key.Syntax.GetLocation(), key.ConstantValue.Value, pattern));
-                    }
-                },
-                OperationKind.Invocation);
-        });
+                var names = s_parameter.Matches(pattern).Cast<Match>().Select(m => m.Groups["name"].Value.Trim());
+                if (!names.Any(name => string.Equals(name, (string)key.ConstantValue.Value!, StringComparison.OrdinalIgnoreCase)))
+                {
+                    operation.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.UnknownRouteKey, key.Syntax.GetLocation(), key.ConstantValue.Value, pattern));
+                }
+            },
+            OperationKind.Invocation);
     }
 
     /// <summary>The constant route value name the endpoint is keyed on, if it is keyed on a route value.</summary>

@@ -10,47 +10,42 @@ namespace PartitionedHosting.Analyzers;
 /// <c>out</c>, as to <c>Interlocked.Increment</c>): state every partition of the process shares.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
-public sealed class StaticStateWriteAnalyzer : DiagnosticAnalyzer
+public sealed class StaticStateWriteAnalyzer : PartitionAnalyzer
 {
     /// <inheritdoc />
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.StaticStateWrite];
 
     /// <inheritdoc />
-    public override void Initialize(AnalysisContext context)
+    private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
     {
-        context.EnableConcurrentExecution();
-        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
-        context.RegisterCompilationStartAction(static start =>
+        if (RequestCode.For(start.Compilation) is not { } requestCode)
         {
-            if (RequestCode.For(start.Compilation) is not { } requestCode)
-            {
-                return;
-            }
+            return;
+        }
 
-            var threadStatic = start.Compilation.GetTypeByMetadataName("System.ThreadStaticAttribute");
-            start.RegisterOperationAction(
-                operation =>
+        var threadStatic = start.Compilation.GetTypeByMetadataName("System.ThreadStaticAttribute");
+        start.RegisterOperationAction(
+            operation =>
+            {
+                var target = operation.Operation switch
                 {
-                    var target = operation.Operation switch
-                    {
-                        IAssignmentOperation assignment => assignment.Target,
-                        IIncrementOrDecrementOperation increment => increment.Target,
-                        IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out } argument => argument.Value,
-                        _ => null,
-                    };
-                    if (StaticMember(target, threadStatic) is { } member && requestCode.Contains(operation.Operation))
-                    {
-                        operation.ReportDiagnostic(Diagnostic.Create(
-                            PartitionDiagnostics.StaticStateWrite, target!.Syntax.GetLocation(), member.ContainingType.Name + "." + member.Name));
-                    }
-                },
-                OperationKind.SimpleAssignment,
-                OperationKind.CompoundAssignment,
-                OperationKind.CoalesceAssignment,
-                OperationKind.Increment,
-                OperationKind.Decrement,
-                OperationKind.Argument);
-        });
+                    IAssignmentOperation assignment => assignment.Target,
+                    IIncrementOrDecrementOperation increment => increment.Target,
+                    IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out } argument => argument.Value,
+                    _ => null,
+                };
+                if (StaticMember(target, threadStatic) is { } member && requestCode.Contains(operation.Operation))
+                {
+                    operation.ReportDiagnostic(Diagnostic.Create(
+                        PartitionDiagnostics.StaticStateWrite, target!.Syntax.GetLocation(), member.ContainingType.Name + "." + member.Name));
+                }
+            },
+            OperationKind.SimpleAssignment,
+            OperationKind.CompoundAssignment,
+            OperationKind.CoalesceAssignment,
+            OperationKind.Increment,
+            OperationKind.Decrement,
+            OperationKind.Argument);
     }
 
     private static ISymbol? StaticMember(IOperation? target, INamedTypeSymbol? threadStatic) => target switch
