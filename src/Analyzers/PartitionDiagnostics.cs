@@ -18,6 +18,17 @@ internal static class PartitionDiagnostics
         description: "Request code (endpoint handlers, controller and Razor Pages actions, hubs, middleware) runs on its partition's one thread in a SingleThreaded partition. .Result, .Wait(), GetAwaiter().GetResult() and Thread.Sleep hold that thread: the watchdog reports a stall, and sync-over-async deadlocks. Code passed to Task.Run or a timer runs on the thread pool and is not reported.",
         helpLinkUri: HelpBase + "ph0001-do-not-block-in-request-code");
 
+    public static readonly DiagnosticDescriptor ConfigureAwaitFalse = new(
+        id: "PH0002",
+        title: "Do not leave the partition before touching its services",
+        messageFormat: "ConfigureAwait(false) leaves the partition's thread, and '{0}' (partition-local) is used after it: in a SingleThreaded partition that code then runs on the thread pool, in parallel with the partition's own; remove ConfigureAwait(false)",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "After await x.ConfigureAwait(false) the rest of the method runs on whatever thread completed x. Request code that then touches a partition-local service (a type registered on partition.Services in AddPartitionedHosting) touches it off the partition's thread, where a SingleThreaded partition's state has no lock. The escape detector reports the same at run time.",
+        helpLinkUri: HelpBase + "ph0002-do-not-leave-the-partition-before-touching-its-services",
+        customTags: WellKnownDiagnosticTags.CompilationEnd);
+
     public static readonly DiagnosticDescriptor StaticStateWrite = new(
         id: "PH0004",
         title: "Do not write static state in request code",

@@ -44,7 +44,7 @@ public sealed class PartitionLocalRegistrationAnalyzer : PartitionAnalyzer
             OperationKind.Invocation);
     }
 
-    private static bool IsPartitionServices(IOperation receiver, INamedTypeSymbol partitionBuilder)
+    internal static bool IsPartitionServices(IOperation receiver, INamedTypeSymbol partitionBuilder)
     {
         while (receiver is IConversionOperation conversion)
         {
