@@ -29,6 +29,17 @@ internal static class PartitionDiagnostics
         helpLinkUri: HelpBase + "ph0002-do-not-leave-the-partition-before-touching-its-services",
         customTags: WellKnownDiagnosticTags.CompilationEnd);
 
+    public static readonly DiagnosticDescriptor CapturedByWorkElsewhere = new(
+        id: "PH0003",
+        title: "Do not hand partition-local services to the thread pool",
+        messageFormat: "'{0}' ({1}, partition-local) is captured by code that runs on the thread pool, a thread or a timer, in parallel with the partition's own requests; compute there and come back with await before touching it",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "A delegate given to Task.Run, Task.Factory.StartNew, ContinueWith, ThreadPool.QueueUserWorkItem, a Thread, a Timer or Parallel runs off the partition's thread. When request code or a partition-local service hands it a partition-local service (or the service's own 'this'), the service is used in parallel with the partition's requests, without the lock a SingleThreaded partition lets it do without.",
+        helpLinkUri: HelpBase + "ph0003-do-not-hand-partition-local-services-to-the-thread-pool",
+        customTags: WellKnownDiagnosticTags.CompilationEnd);
+
     public static readonly DiagnosticDescriptor StaticStateWrite = new(
         id: "PH0004",
         title: "Do not write static state in request code",

@@ -80,6 +80,9 @@ internal sealed class RequestCode
         return false;
     }
 
+    /// <summary>Whether a delegate runs elsewhere: on the thread pool, a thread or a timer (<c>Task.Run</c>, <c>StartNew</c>, ...).</summary>
+    public bool RunsElsewhere(IAnonymousFunctionOperation function) => ClassifyDelegate(function) == false;
+
     /// <summary>
     /// True for a delegate that is request code (an endpoint handler, a middleware), false for one that runs elsewhere,
     /// null when it runs where its caller does.

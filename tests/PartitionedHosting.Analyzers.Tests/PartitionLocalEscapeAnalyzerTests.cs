@@ -1,9 +1,10 @@
 namespace PartitionedHosting.Analyzers.Tests;
 
-public sealed class ConfigureAwaitAnalyzerTests
+public sealed class PartitionLocalEscapeAnalyzerTests
 {
     private const string App = """
         using System.Net.Http;
+        using System.Threading;
         using System.Threading.Tasks;
         using Microsoft.AspNetCore.Builder;
         using Microsoft.AspNetCore.Http;
@@ -11,7 +12,18 @@ public sealed class ConfigureAwaitAnalyzerTests
         using Microsoft.Extensions.DependencyInjection;
         using Microsoft.Extensions.Hosting;
 
-        public sealed class CartStore { public int Add(string item) => item.Length; }
+        public sealed class CartStore
+        {
+            private int _count;
+
+            public int Add(string item) => _count += item.Length;
+
+            // A partition-local service's own code: its 'this' handed to the thread pool.
+            public Task FlushLaterAsync() => Task.Run(() => {|PH0003:this|}.Add("flush"));
+
+            // Its own work on the thread pool, touching nothing of it: fine.
+            public Task<int> HashAsync(string item) => Task.Run(() => item.GetHashCode());
+        }
         public sealed class PriceList { public string Currency => "EUR"; }
 
         public static class Setup
@@ -28,7 +40,7 @@ public sealed class ConfigureAwaitAnalyzerTests
     [Fact]
     public Task ConfigureAwaitFalse_FollowedByAPartitionLocalService_IsReported()
     {
-        return Verify<ConfigureAwaitAnalyzer>.AnalyzeAsync(App + """
+        return Verify<PartitionLocalEscapeAnalyzer>.AnalyzeAsync(App + """
             public static class Endpoints
             {
                 public static void Map(WebApplication app)
@@ -62,7 +74,7 @@ public sealed class ConfigureAwaitAnalyzerTests
     [Fact]
     public Task ConfigureAwaitFalse_BeforeOnlySharedServices_OrAfterThePartitionsWork_OrOutsideRequestCode_IsNotReported()
     {
-        return Verify<ConfigureAwaitAnalyzer>.AnalyzeAsync(App + """
+        return Verify<PartitionLocalEscapeAnalyzer>.AnalyzeAsync(App + """
             public static class Endpoints
             {
                 public static void Map(WebApplication app)
@@ -92,6 +104,29 @@ public sealed class ConfigureAwaitAnalyzerTests
                 {
                     var price = await http.GetStringAsync("/price").ConfigureAwait(false);
                     return store.Add(price);
+                }
+            }
+            """);
+    }
+
+    [Fact]
+    public Task PartitionLocalServices_CapturedByWorkOnThePool_AreReported()
+    {
+        return Verify<PartitionLocalEscapeAnalyzer>.AnalyzeAsync(App + """
+            public static class Endpoints
+            {
+                public static void Map(WebApplication app)
+                {
+                    app.MapPost("/carts", (CartStore store) => Task.Run(() => {|PH0003:store|}.Add("item")));
+                    app.MapPost("/timer", (CartStore store) => new Timer(_ => {|PH0003:store|}.Add("tick"), null, 10, Timeout.Infinite));
+                    app.MapPost("/pool", (CartStore store) => ThreadPool.QueueUserWorkItem(_ => {|PH0003:store|}.Add("item")));
+
+                    // Work on the pool that only computes, and the result used back on the partition's thread: fine.
+                    app.MapPost("/offload", async (CartStore store, PriceList prices, string item) =>
+                    {
+                        var hash = await Task.Run(() => item.GetHashCode() + prices.Currency.Length);
+                        return store.Add(item + hash);
+                    });
                 }
             }
             """);

@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace PartitionedHosting.Analyzers;
+
+/// <summary>
+/// Partition-local services used off the partition's thread, the compile-time half of the escape detector:
+/// PH0002, <c>await x.ConfigureAwait(false)</c> in request code followed in the same body by a use of a partition-local
+/// service; PH0003, a partition-local service captured by a delegate that runs on the thread pool, a thread or a timer,
+/// from request code or from a partition-local service's own code. A partition-local service is a type registered on
+/// <c>IPartitionBuilder.Services</c> anywhere in the compilation, so both are reported when the compilation ends.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
+{
+    /// <inheritdoc />
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } =
+        [PartitionDiagnostics.ConfigureAwaitFalse, PartitionDiagnostics.CapturedByWorkElsewhere];
+
+    /// <inheritdoc />
+    private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
+    {
+        var partitionBuilder = start.Compilation.GetTypeByMetadataName("PartitionedHosting.IPartitionBuilder");
+        if (partitionBuilder is null || RequestCode.For(start.Compilation) is not { } requestCode)
+        {
+            return;
+        }
+
+        var partitionLocal = new ConcurrentDictionary<ITypeSymbol, bool>(SymbolEqualityComparer.Default);
+        var awaits = new ConcurrentBag<(Location Location, ImmutableArray<ITypeSymbol> UsedAfter)>();
+        var captures = new ConcurrentBag<Capture>();
+
+        start.RegisterOperationAction(
+            operation =>
+            {
+                var invocation = (IInvocationOperation)operation.Operation;
+                if (invocation.TargetMethod.IsExtensionMethod && invocation.Arguments.Length > 0 &&
+                    PartitionLocalRegistrationAnalyzer.IsPartitionServices(invocation.Arguments[0].Value, partitionBuilder))
+                {
+                    foreach (var type in RegisteredTypes(invocation))
+                    {
+                        partitionLocal.TryAdd(type, true);
+                    }
+                }
+            },
+            OperationKind.Invocation);
+
+        start.RegisterOperationAction(
+            operation =>
+            {
+                var awaited = (IAwaitOperation)operation.Operation;
+                if (awaited.Operation is IInvocationOperation { TargetMethod.Name: "ConfigureAwait" } configure &&
+                    configure.Arguments.Length == 1 && configure.Arguments[0].Value.ConstantValue is { HasValue: true, Value: false } &&
+                    requestCode.Contains(awaited) && Body(awaited) is { } body)
+                {
+                    var after = awaited.Syntax.Span.End;
+                    var used = body.Descendants()
+                        .Where(o => o.Syntax.SpanStart >= after && o is ILocalReferenceOperation or IParameterReferenceOperation or IFieldReferenceOperation or IPropertyReferenceOperation or IInvocationOperation)
+                        .Select(o => o.Type)
+                        .Where(t => t is not null)
+                        .Distinct(SymbolEqualityComparer.Default)
+                        .Cast<ITypeSymbol>()
+                        .ToImmutableArray();
+                    awaits.Add((configure.Syntax.GetLocation(), used));
+                }
+            },
+            OperationKind.Await);
+
+        start.RegisterOperationAction(
+            operation =>
+            {
+                var function = (IAnonymousFunctionOperation)operation.Operation;
+                if (!requestCode.RunsElsewhere(function))
+                {
+                    return;
+                }
+
+                var inside = function.Syntax.Span;
+                var captured = function.Body.Descendants()
+                    .Select(o => o switch
+                    {
+                        ILocalReferenceOperation local when !Declared(local.Local, inside) => (Operation: o, Name: local.Local.Name, local.Type),
+                        IParameterReferenceOperation parameter when !Declared(parameter.Parameter, inside) => (Operation: o, Name: parameter.Parameter.Name, parameter.Type),
+                        IInstanceReferenceOperation { ReferenceKind: InstanceReferenceKind.ContainingTypeInstance } self => (Operation: o, Name: "this", self.Type),
+                        _ => default,
+                    })
+                    .Where(c => c.Type is not null)
+                    .Select(c => (c.Operation.Syntax.GetLocation(), c.Name, c.Type!))
+                    .ToImmutableArray();
+                if (captured.Length > 0)
+                {
+                    captures.Add(new Capture(requestCode.Contains(function), ContainingType(function), captured));
+                }
+            },
+            OperationKind.AnonymousFunction);
+
+        start.RegisterCompilationEndAction(end =>
+        {
+            foreach (var (location, usedAfter) in awaits)
+            {
+                if (usedAfter.FirstOrDefault(partitionLocal.ContainsKey) is { } type)
+                {
+                    end.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.ConfigureAwaitFalse, location, type.Name));
+                }
+            }
+
+            foreach (var capture in captures)
+            {
+                if (!capture.InRequestCode && (capture.ContainingType is null || !partitionLocal.ContainsKey(capture.ContainingType)))
+                {
+                    continue;
+                }
+
+                // One report per delegate: the first partition-local thing it captures.
+                if (capture.Captured.FirstOrDefault(c => partitionLocal.ContainsKey(c.Type)) is { Type: not null } first)
+                {
+                    end.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.CapturedByWorkElsewhere, first.Location, first.Name, first.Type.Name));
+                }
+            }
+        });
+    }
+
+    private static bool Declared(ISymbol symbol, Microsoft.CodeAnalysis.Text.TextSpan inside) =>
+        symbol.DeclaringSyntaxReferences.Any(r => inside.Contains(r.Span));
+
+    private static INamedTypeSymbol? ContainingType(IOperation operation) =>
+        operation.SemanticModel?.GetEnclosingSymbol(operation.Syntax.SpanStart)?.ContainingType;
+
+    /// <summary>The service and implementation types a registration names (type arguments, <c>typeof</c>).</summary>
+    private static IEnumerable<ITypeSymbol> RegisteredTypes(IInvocationOperation invocation)
+    {
+        foreach (var typeArgument in invocation.TargetMethod.TypeArguments)
+        {
+            yield return typeArgument;
+        }
+
+        foreach (var argument in invocation.Arguments.Skip(1))
+        {
+            if (argument.Value is ITypeOfOperation { TypeOperand: { } type })
+            {
+                yield return type;
+            }
+        }
+    }
+
+    /// <summary>The body (method, local function or lambda) the await is in.</summary>
+    private static IOperation? Body(IOperation operation)
+    {
+        var model = operation.SemanticModel!;
+        for (var node = operation.Syntax.Parent; node is not null; node = node.Parent)
+        {
+            if (node is AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax or BaseMethodDeclarationSyntax)
+            {
+                return model.GetOperation(node);
+            }
+        }
+
+        return null;
+    }
+
+    // netstandard2.0: a class, not a record.
+    private sealed class Capture(bool inRequestCode, INamedTypeSymbol? containingType, ImmutableArray<(Location Location, string Name, ITypeSymbol Type)> captured)
+    {
+        public bool InRequestCode { get; } = inRequestCode;
+
+        public INamedTypeSymbol? ContainingType { get; } = containingType;
+
+        public ImmutableArray<(Location Location, string Name, ITypeSymbol Type)> Captured { get; } = captured;
+    }
+}
