@@ -29,6 +29,11 @@ for id in PartitionedHosting.Middleware PartitionedHosting.Hosting PartitionedHo
   done
 done
 echo "ok:   packed $version: $(cd "$work/feed" && echo *)"
+for dll in PartitionedHosting.Analyzers.dll PartitionedHosting.Analyzers.CodeFixes.dll; do
+  python3 -c 'import sys, zipfile; sys.exit(0 if sys.argv[2] in zipfile.ZipFile(sys.argv[1]).namelist() else 1)' \
+    "$work/feed/PartitionedHosting.Hosting.$version.nupkg" "analyzers/dotnet/cs/$dll" || { echo "FAIL: $dll is not in analyzers/dotnet/cs of PartitionedHosting.Hosting"; exit 1; }
+done
+echo "ok:   PartitionedHosting.Hosting carries the analyzers and their code fixes (analyzers/dotnet/cs)"
 
 # A fresh project, restored into a package folder of its own so that nothing cached stands in for the feed.
 export NUGET_PACKAGES="$work/packages"

@@ -1,4 +1,5 @@
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp.Testing;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Testing;
@@ -24,6 +25,29 @@ internal static class Verify<TAnalyzer>
         };
         test.TestState.OutputKind = outputKind;
         test.TestState.AdditionalReferences.AddRange(s_references.Value);
+        return test.RunAsync();
+    }
+
+    /// <summary>
+    /// Applies <typeparamref name="TCodeFix"/> to every diagnostic marked in <paramref name="code"/> and compares the
+    /// result. A diagnostic reported when the compilation ends is not local to a document, which the test framework
+    /// checks unless told (the editor offers its fix where it shows it: with full solution analysis, and in the build's
+    /// error list).
+    /// </summary>
+    public static Task FixAsync<TCodeFix>(string code, string fixedCode)
+        where TCodeFix : CodeFixProvider, new()
+    {
+        var test = new CSharpCodeFixTest<TAnalyzer, TCodeFix, DefaultVerifier>
+        {
+            TestCode = code,
+            FixedCode = fixedCode,
+            ReferenceAssemblies = new ReferenceAssemblies("net10.0"),
+            CodeFixTestBehaviors = new TAnalyzer().SupportedDiagnostics.Any(d => d.CustomTags.Contains(WellKnownDiagnosticTags.CompilationEnd))
+                ? CodeFixTestBehaviors.SkipLocalDiagnosticCheck
+                : CodeFixTestBehaviors.None,
+        };
+        test.TestState.AdditionalReferences.AddRange(s_references.Value);
+        test.FixedState.AdditionalReferences.AddRange(s_references.Value);
         return test.RunAsync();
     }
 
