@@ -61,6 +61,7 @@ internal static class Verify<TAnalyzer>
             .ToList();
         references.Add(MetadataReference.CreateFromFile(typeof(IPartitionBuilder).Assembly.Location));
         references.Add(MetadataReference.CreateFromFile(typeof(Microsoft.Extensions.Hosting.PartitionedHostingBuilderExtensions).Assembly.Location));
+        references.Add(MetadataReference.CreateFromFile(typeof(Microsoft.EntityFrameworkCore.DbContext).Assembly.Location));
         return [.. references];
     }
 
