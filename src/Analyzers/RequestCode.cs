@@ -133,7 +133,7 @@ internal sealed class RequestCode
         var type = method.ContainingType;
         for (var current = type; current is not null; current = current.BaseType)
         {
-            if (_requestTypes.Any(t => SymbolEqualityComparer.Default.Equals(t, current.OriginalDefinition)))
+            if (_requestTypes.Any(t => SymbolEqualityComparer.Default.Equals(t, current.OriginalDefinition)) || IsGrpcServiceBase(current))
             {
                 return true;
             }
@@ -143,6 +143,10 @@ internal sealed class RequestCode
         return Implements(type, _middleware) ||
             method.Name is "Invoke" or "InvokeAsync" && method.Parameters.FirstOrDefault() is { } first && SymbolEqualityComparer.Default.Equals(first.Type, _httpContext);
     }
+
+    /// <summary>A gRPC service's generated base class (<c>[BindServiceMethod]</c>): its overrides are request code.</summary>
+    private static bool IsGrpcServiceBase(INamedTypeSymbol type) =>
+        type.GetAttributes().Any(a => a.AttributeClass is { Name: "BindServiceMethodAttribute", ContainingNamespace: { Name: "Core", ContainingNamespace.Name: "Grpc" } });
 
     private static bool Implements(ITypeSymbol type, INamedTypeSymbol? @interface) =>
         @interface is not null && (SymbolEqualityComparer.Default.Equals(type, @interface) || type.AllInterfaces.Contains(@interface, SymbolEqualityComparer.Default));

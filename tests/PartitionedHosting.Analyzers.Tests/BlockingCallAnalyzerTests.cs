@@ -112,10 +112,31 @@ public sealed class BlockingCallAnalyzerTests
                     app.Use(async (context, next) => { {|PH0001:Task.Delay(1).Wait()|}; await next(context); });
             }
 
+            // A gRPC service: its generated base class carries [BindServiceMethod].
+            public sealed class GreeterService : Greeter.GreeterBase
+            {
+                public override Task<string> SayHello(string name) => Task.FromResult({|PH0001:Task.FromResult(name).Result|});
+            }
+
+            public static class Greeter
+            {
+                [Grpc.Core.BindServiceMethod(typeof(Greeter), "BindService")]
+                public abstract class GreeterBase
+                {
+                    public abstract Task<string> SayHello(string name);
+                }
+            }
+
             // Not request code: a plain class, and a controller's static helper.
             public sealed class Reports
             {
                 public string Render(Task<string> template) => template.Result;
+            }
+
+            namespace Grpc.Core
+            {
+                [System.AttributeUsage(System.AttributeTargets.Class)]
+                public sealed class BindServiceMethodAttribute(System.Type bindType, string bindMethodName) : System.Attribute;
             }
             """);
     }
