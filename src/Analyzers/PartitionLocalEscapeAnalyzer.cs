@@ -85,6 +85,8 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
                     {
                         ILocalReferenceOperation local when !Declared(local.Local, inside) => (Operation: o, Name: local.Local.Name, local.Type),
                         IParameterReferenceOperation parameter when !Declared(parameter.Parameter, inside) => (Operation: o, Name: parameter.Parameter.Name, parameter.Type),
+                        IFieldReferenceOperation { Instance: IInstanceReferenceOperation { ReferenceKind: InstanceReferenceKind.ContainingTypeInstance } } field => (Operation: o, Name: field.Field.Name, field.Type),
+                        IPropertyReferenceOperation { Instance: IInstanceReferenceOperation { ReferenceKind: InstanceReferenceKind.ContainingTypeInstance } } property => (Operation: o, Name: property.Property.Name, property.Type),
                         IInstanceReferenceOperation { ReferenceKind: InstanceReferenceKind.ContainingTypeInstance } self => (Operation: o, Name: "this", self.Type),
                         _ => default,
                     })

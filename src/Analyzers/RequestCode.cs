@@ -101,6 +101,7 @@ internal sealed class RequestCode
             IArgumentOperation { Parent: IObjectCreationOperation creation } => creation.Constructor,
             _ => null,
         };
+        var parameterType = (parent as IArgumentOperation)?.Parameter?.Type;
         if (method is null)
         {
             return null;
@@ -114,14 +115,28 @@ internal sealed class RequestCode
         }
 
         var receiver = method.IsExtensionMethod ? method.Parameters.FirstOrDefault()?.Type : method.ContainingType;
-        if (receiver is not null && (Implements(receiver, _endpointRouteBuilder) && method.Name.StartsWith("Map", StringComparison.Ordinal) ||
-            Implements(receiver, _applicationBuilder) && method.Name is "Use" or "Run" or "UseWhen" or "MapWhen" or "Map"))
+        if (receiver is not null && HandlesRequests(parameterType) &&
+            (Implements(receiver, _endpointRouteBuilder) && method.Name.StartsWith("Map", StringComparison.Ordinal) ||
+             Implements(receiver, _applicationBuilder) && method.Name is "Use" or "Run"))
         {
             return true;
         }
 
         return null;
     }
+
+    /// <summary>
+    /// Whether a delegate parameter takes request handlers: a <c>RequestDelegate</c>, a route handler (<c>Delegate</c>),
+    /// or a function of the <c>HttpContext</c>; not a setup callback (<c>Action&lt;IApplicationBuilder&gt;</c> of
+    /// <c>Map</c>/<c>UseWhen</c>, the outer <c>Func&lt;RequestDelegate, RequestDelegate&gt;</c> of <c>Use</c>, an
+    /// options callback), which runs once at startup.
+    /// </summary>
+    private bool HandlesRequests(ITypeSymbol? parameterType) => parameterType switch
+    {
+        { Name: "RequestDelegate" } or { Name: "Delegate", ContainingNamespace.Name: "System" } => true,
+        INamedTypeSymbol { Name: "Func", TypeArguments.Length: > 0 } func => SymbolEqualityComparer.Default.Equals(func.TypeArguments[0], _httpContext),
+        _ => false,
+    };
 
     private bool IsRequestMethod(IMethodSymbol method)
     {

@@ -71,9 +71,21 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
             builder = conversion.Operand;
         }
 
+        // An endpoint of a route group (MapGroup) also has the group prefix's parameters, which this pattern does not show.
         return builder is IInvocationOperation map && map.TargetMethod.Name.StartsWith("Map", StringComparison.Ordinal) &&
+            !(map.Arguments.FirstOrDefault()?.Value is { } receiver && IsRouteGroup(receiver)) &&
             map.Arguments.FirstOrDefault(a => a.Parameter?.Name == "pattern")?.Value.ConstantValue is { HasValue: true, Value: string pattern }
             ? pattern
             : null;
+    }
+
+    private static bool IsRouteGroup(IOperation receiver)
+    {
+        while (receiver is IConversionOperation conversion)
+        {
+            receiver = conversion.Operand;
+        }
+
+        return receiver.Type is { Name: "RouteGroupBuilder" };
     }
 }

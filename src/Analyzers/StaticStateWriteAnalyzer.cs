@@ -48,11 +48,13 @@ public sealed class StaticStateWriteAnalyzer : PartitionAnalyzer
             OperationKind.Argument);
     }
 
+    // Only statics declared in the compilation's own source: the framework's static setters are ambient per request or
+    // thread (CultureInfo.CurrentCulture, Activity.Current) or synchronized, and not the application's state.
     private static ISymbol? StaticMember(IOperation? target, INamedTypeSymbol? threadStatic) => target switch
     {
         IFieldReferenceOperation { Field: { IsStatic: true, IsConst: false, IsReadOnly: false } field }
-            when !field.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, threadStatic)) => field,
-        IPropertyReferenceOperation { Property: { IsStatic: true } property } => property,
+            when field.Locations.Any(l => l.IsInSource) && !field.GetAttributes().Any(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, threadStatic)) => field,
+        IPropertyReferenceOperation { Property: { IsStatic: true } property } when property.Locations.Any(l => l.IsInSource) => property,
         _ => null,
     };
 }

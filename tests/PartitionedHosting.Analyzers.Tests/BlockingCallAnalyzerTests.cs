@@ -45,6 +45,18 @@ public sealed class BlockingCallAnalyzerTests
             app.MapGet("/pool", () => ThreadPool.QueueUserWorkItem(_ => Thread.Sleep(10)));
             app.MapGet("/thread", () => new Thread(() => Thread.Sleep(10)).Start());
 
+            // Setup callbacks run once, at startup: not request code.
+            app.Map("/branch", branch =>
+            {
+                Thread.Sleep(1);
+                branch.Run(context => context.Response.WriteAsync("branch"));
+            });
+            app.Use(next =>
+            {
+                Thread.Sleep(1);
+                return context => next(context);
+            });
+
             // Outside request code: the program's own startup may block.
             app.StartAsync().Wait();
             Thread.Sleep(1);

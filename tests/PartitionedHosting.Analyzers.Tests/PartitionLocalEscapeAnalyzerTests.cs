@@ -129,6 +129,15 @@ public sealed class PartitionLocalEscapeAnalyzerTests
                     });
                 }
             }
+
+            // Injected and kept in a field, the most common way: the field is captured through 'this'.
+            public sealed class CartsController(CartStore store) : ControllerBase
+            {
+                private readonly CartStore _store = store;
+
+                [HttpPost("carts/{id}/later")]
+                public Task Later(string id) => Task.Run(() => {|PH0003:_store|}.Add(id));
+            }
             """);
     }
 }

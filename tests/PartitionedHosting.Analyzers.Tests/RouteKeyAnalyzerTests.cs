@@ -24,6 +24,9 @@ public sealed class RouteKeyAnalyzerTests
                     // Not a route value, or a pattern not known at compile time: not checked.
                     app.MapGet("/tenant", () => "t").WithPartitionKey(PartitionKeySource.Header, "X-Tenant");
                     var pattern = "/dynamic/{id}";
+
+                    // An endpoint of a route group has the group's parameters too.
+                    app.MapGroup("/carts/{id}").MapGet("/items", (string id) => id).WithPartitionKey("id");
                     app.MapGet(pattern, (string id) => id).WithPartitionKey("key");
                 }
             }

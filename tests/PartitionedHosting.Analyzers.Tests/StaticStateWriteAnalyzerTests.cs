@@ -7,6 +7,7 @@ public sealed class StaticStateWriteAnalyzerTests
     {
         return Verify<StaticStateWriteAnalyzer>.AnalyzeAsync("""
             using System;
+            using System.Globalization;
             using System.Threading;
             using Microsoft.AspNetCore.Builder;
             using Microsoft.AspNetCore.Mvc;
@@ -40,6 +41,13 @@ public sealed class StaticStateWriteAnalyzerTests
                 {
                     app.MapGet("/count", () => Interlocked.Increment(ref {|PH0004:Stats.Visits|}));
                     app.MapGet("/read", () => Stats.Visits);
+
+                    // The framework's ambient statics (per request or per thread) are not the application's state.
+                    app.Use(async (context, next) =>
+                    {
+                        CultureInfo.CurrentCulture = CultureInfo.GetCultureInfo("fr-FR");
+                        await next(context);
+                    });
 
                     // Startup code, not request code.
                     Stats.LastPath = "/";

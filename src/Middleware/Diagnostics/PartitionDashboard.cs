@@ -126,6 +126,10 @@ internal static class PartitionDashboard
 
         """;
 
+    // Normalized: a checkout with CRLF line endings would embed them, and browsers hash the element's text with LF.
+    private static readonly string s_script = Script.ReplaceLineEndings("\n");
+    private static readonly string s_style = Style.ReplaceLineEndings("\n");
+
     private static readonly byte[] s_page = Encoding.UTF8.GetBytes($$"""
         <!doctype html>
         <html lang="en">
@@ -133,7 +137,7 @@ internal static class PartitionDashboard
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Partitions</title>
-        <style>{{Style}}</style>
+        <style>{{s_style}}</style>
         </head>
         <body>
         <header><h1>Partitions</h1><span id="status">loading…</span></header>
@@ -154,14 +158,14 @@ internal static class PartitionDashboard
         <div id="cluster-nodes"></div>
         <div>Requests for another node's slots (421): <strong id="cluster-misdirected">0</strong></div>
         </section>
-        <script>{{Script}}</script>
+        <script>{{s_script}}</script>
         </body>
         </html>
-        """);
+        """.ReplaceLineEndings("\n"));
 
     // Only this page's own script and style run, and it talks to its own origin only.
     private static readonly string s_contentSecurityPolicy =
-        $"default-src 'none'; script-src '{Hash(Script)}'; style-src '{Hash(Style)}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+        $"default-src 'none'; script-src '{Hash(s_script)}'; style-src '{Hash(s_style)}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
     /// <summary>Whether the request asks for a page (a browser's navigation) rather than JSON.</summary>
     public static bool IsWanted(HttpRequest request)

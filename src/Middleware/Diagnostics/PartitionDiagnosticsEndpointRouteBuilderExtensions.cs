@@ -38,7 +38,11 @@ public static class PartitionDiagnosticsEndpointRouteBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         var builder = endpoints.MapGet(pattern, (HttpContext context, IPartitionManager partitions, string? slots) =>
-                PartitionDashboard.IsWanted(context.Request) ? PartitionDashboard.Page : Results.Json(Describe(partitions, slots == "all"), s_json))
+            {
+                // One URL, two forms: a cache must not give one to a client that asked for the other.
+                context.Response.Headers.Vary = Microsoft.Net.Http.Headers.HeaderNames.Accept;
+                return PartitionDashboard.IsWanted(context.Request) ? PartitionDashboard.Page : Results.Json(Describe(partitions, slots == "all"), s_json);
+            })
             .ExcludeFromDescription()
             .WithoutPartition()
             .AddEndpointFilter(static (context, next) => IsAllowed(context.HttpContext)

@@ -18,7 +18,8 @@ namespace PartitionedHosting.Partitions;
 /// </remarks>
 internal sealed class InFlightRequest : IResettable
 {
-    private const int Free = 0, Running = 1, Aborting = 2;
+    // EndPending: the request ended while an abort held the node; the aborter finishes it when it lets go.
+    private const int Free = 0, Running = 1, Aborting = 2, EndPending = 3;
 
     public static readonly Func<object, Task> OnResponseCompleted = static state =>
     {
@@ -87,23 +88,39 @@ internal sealed class InFlightRequest : IResettable
             _context!.Abort();
         }
 
-        Volatile.Write(ref _state, Running);
+        // A server may run the abort's callbacks inline (TestServer cancels RequestAborted on this thread), and the
+        // request may end in them: then its end was left to this abort.
+        if (Interlocked.CompareExchange(ref _state, Running, Aborting) == EndPending)
+        {
+            Volatile.Write(ref _state, Free);
+            Finish();
+        }
+
         return aborted;
     }
 
     /// <summary>The request's response has completed: its admission is released and the node goes back to the pool.</summary>
     private void End()
     {
-        if (Interlocked.CompareExchange(ref _state, Free, Running) != Running)
+        while (true)
         {
-            // An abort holds the node: it does not wait for anything, so this wait is short.
-            var spinner = new SpinWait();
-            while (Interlocked.CompareExchange(ref _state, Free, Running) != Running)
+            var state = Interlocked.CompareExchange(ref _state, Free, Running);
+            if (state == Running)
             {
-                spinner.SpinOnce();
+                Finish();
+                return;
+            }
+
+            // An abort holds the node (perhaps on this very thread, running the abort's callbacks): it finishes it.
+            if (state == Aborting && Interlocked.CompareExchange(ref _state, EndPending, Aborting) == Aborting)
+            {
+                return;
             }
         }
+    }
 
+    private void Finish()
+    {
         var instance = Instance;
         var lease = Lease;
         InFlightRequests.Return(this);

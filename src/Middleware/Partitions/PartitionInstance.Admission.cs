@@ -29,7 +29,7 @@ internal sealed partial class PartitionInstance
 
         var counts = Interlocked.Add(ref _counts, OneAdmitted);
         Runtime.Metrics.RequestAdmitted(Id);
-        if ((long)((ulong)counts >> ActiveBits) == _recycleAfterRequests)
+        if (_recycleAfterRequests != 0 && (long)((ulong)counts >> ActiveBits) == _recycleAfterRequests)
         {
             Runtime.RequestRecycle(Owner, this, RecycleCause.Requests);
         }
