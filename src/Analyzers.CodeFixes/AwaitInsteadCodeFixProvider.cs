@@ -64,6 +64,9 @@ public sealed class AwaitInsteadCodeFixProvider : CodeFixProvider
         {
             switch (ancestor)
             {
+                // Where C# does not allow await: a lock, a query clause, an unsafe block, an exception filter.
+                case LockStatementSyntax or QueryClauseSyntax or SelectOrGroupClauseSyntax or UnsafeStatementSyntax or CatchFilterClauseSyntax:
+                    return false;
                 case AnonymousFunctionExpressionSyntax function:
                     return function.AsyncKeyword.IsKind(SyntaxKind.AsyncKeyword);
                 case LocalFunctionStatementSyntax local:

@@ -54,7 +54,7 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
             {
                 var awaited = (IAwaitOperation)operation.Operation;
                 if (awaited.Operation is IInvocationOperation { TargetMethod.Name: "ConfigureAwait" } configure &&
-                    configure.Arguments.Length == 1 && configure.Arguments[0].Value.ConstantValue is { HasValue: true, Value: false } &&
+                    configure.Arguments.Length == 1 && LeavesContext(configure.Arguments[0].Value) &&
                     requestCode.Contains(awaited) && Body(awaited) is { } body)
                 {
                     var after = awaited.Syntax.Span.End;
@@ -125,6 +125,16 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
             }
         });
     }
+
+    /// <summary>
+    /// <c>ConfigureAwait(false)</c>, or <c>ConfigureAwait(options)</c> without <c>ConfigureAwaitOptions.ContinueOnCapturedContext</c> (1).
+    /// </summary>
+    private static bool LeavesContext(IOperation argument) => argument.ConstantValue switch
+    {
+        { HasValue: true, Value: false } => true,
+        { HasValue: true, Value: int options } when argument.Type is { Name: "ConfigureAwaitOptions" } => (options & 1) == 0,
+        _ => false,
+    };
 
     private static bool Declared(ISymbol symbol, Microsoft.CodeAnalysis.Text.TextSpan inside) =>
         symbol.DeclaringSyntaxReferences.Any(r => inside.Contains(r.Span));

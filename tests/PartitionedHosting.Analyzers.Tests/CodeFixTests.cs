@@ -44,14 +44,26 @@ public sealed class CodeFixTests
     }
 
     [Fact]
-    public Task ABlockingWait_InASynchronousHandler_IsNotChanged()
+    public Task ABlockingWait_InASynchronousHandler_OrWhereAwaitIsNotAllowed_IsNotChanged()
     {
-        // The fix would need the handler made async too: left to the author.
+        // The fix would need the handler made async too, or code moved out of a lock: left to the author.
         const string code = """
             public static class Endpoints
             {
-                public static void Map(WebApplication app) =>
+                private static readonly object s_gate = new();
+
+                public static void Map(WebApplication app)
+                {
                     app.MapGet("/result", (HttpClient http) => {|PH0001:http.GetStringAsync("/a").Result|});
+                    app.MapGet("/locked", async (HttpClient http) =>
+                    {
+                        await Task.Yield();
+                        lock (s_gate)
+                        {
+                            return {|PH0001:http.GetStringAsync("/b").Result|};
+                        }
+                    });
+                }
             }
             """;
         return Verify<BlockingCallAnalyzer>.FixAsync<AwaitInsteadCodeFixProvider>(Usings + code, Usings + code);

@@ -51,6 +51,13 @@ public sealed class PartitionLocalEscapeAnalyzerTests
                         return store.Add(price);
                     });
 
+                    app.MapPost("/options", async (CartStore store, HttpClient http) =>
+                    {
+                        await {|PH0002:Task.Delay(1).ConfigureAwait(ConfigureAwaitOptions.None)|};
+                        await Task.Delay(1).ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext);
+                        return store.Add("item");
+                    });
+
                     app.MapPost("/resolved", async (HttpContext context, HttpClient http) =>
                     {
                         var price = await {|PH0002:http.GetStringAsync("/price").ConfigureAwait(false)|};
