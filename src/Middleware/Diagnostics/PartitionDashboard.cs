@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Net.Http.Headers;
 
 namespace PartitionedHosting.Diagnostics;
 
@@ -181,7 +180,10 @@ internal static class PartitionDashboard
         return false;
     }
 
-    /// <summary>The page, with its security policy; never cached, since the same URL answers JSON too.</summary>
+    /// <summary>
+    /// The page, with its security policy; never cached (the endpoint also sends <c>Vary: Accept</c>, since the same
+    /// URL answers JSON too).
+    /// </summary>
     public static IResult Page { get; } = new PageResult();
 
     private static string Hash(string content) => "sha256-" + Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(content)));
@@ -194,7 +196,6 @@ internal static class PartitionDashboard
             response.ContentType = "text/html; charset=utf-8";
             response.ContentLength = s_page.Length;
             response.Headers.CacheControl = "no-store";
-            response.Headers.Vary = HeaderNames.Accept;
             response.Headers.ContentSecurityPolicy = s_contentSecurityPolicy;
             response.Headers.XContentTypeOptions = "nosniff";
             return response.Body.WriteAsync(s_page, httpContext.RequestAborted).AsTask();

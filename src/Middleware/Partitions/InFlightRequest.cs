@@ -13,8 +13,9 @@ namespace PartitionedHosting.Partitions;
 /// <remarks>
 /// Following a request costs no lock: every node the pool ever made is listed once (see <see cref="InFlightRequests"/>),
 /// and a node says itself whether it runs and for which instance. An abort claims a running node before it aborts its
-/// request, and the request's end waits for that claim to be released, so a request is never aborted after it ended
-/// (its context is then the server's again, reused for the connection's next request).
+/// request; a request that ends while the claim is held leaves its end to the abort, which finishes it when it lets go.
+/// So a request is never aborted after it ended (its context is then the server's again, reused for the connection's
+/// next request), and neither side waits for the other.
 /// </remarks>
 internal sealed class InFlightRequest : IResettable
 {
