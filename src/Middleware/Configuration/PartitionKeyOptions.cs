@@ -1,3 +1,5 @@
+using PartitionedHosting.Configuration;
+
 namespace PartitionedHosting;
 
 /// <summary>A partition key declared in configuration for the endpoints with a given route pattern.</summary>
@@ -8,6 +10,7 @@ public sealed class PartitionKeyOptions
 
     /// <summary>Where the key is read from.</summary>
     /// <remarks>Defaults to <see cref="PartitionKeySource.Route"/>.</remarks>
+    [DefinedValue]
     public PartitionKeySource Source { get; set; } = PartitionKeySource.Route;
 
     /// <summary>The name of the route value, header, query value or claim type that holds the key.</summary>

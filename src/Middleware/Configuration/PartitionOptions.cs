@@ -1,3 +1,5 @@
+using PartitionedHosting.Configuration;
+
 namespace PartitionedHosting;
 
 /// <summary>
@@ -6,15 +8,19 @@ namespace PartitionedHosting;
 public sealed class PartitionOptions
 {
     /// <summary>The partition's execution mode; when <see langword="null"/>, <see cref="PartitionedHostingOptions.Mode"/>.</summary>
+    [DefinedValue]
     public ExecutionMode? Mode { get; set; }
 
-    /// <summary>The partition's queue bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxQueueLength"/>.</summary>
+    /// <summary>The partition's queue bound; when <see langword="null"/>, <see cref="PartitionAdmissionOptions.MaxQueueLength"/>.</summary>
+    [SettingRange(1, int.MaxValue)]
     public int? MaxQueueLength { get; set; }
 
     /// <summary>What resumes the partition's code while its thread sleeps; when <see langword="null"/>, <see cref="PartitionedHostingOptions.IdleResume"/>.</summary>
+    [DefinedValue]
     public IdleResume? IdleResume { get; set; }
 
-    /// <summary>The partition's concurrency bound; when <see langword="null"/>, <see cref="PartitionedHostingOptions.MaxConcurrentRequests"/>.</summary>
+    /// <summary>The partition's concurrency bound; when <see langword="null"/>, <see cref="PartitionAdmissionOptions.MaxConcurrentRequests"/>.</summary>
+    [SettingRange(1, int.MaxValue)]
     public int? MaxConcurrentRequests { get; set; }
 
     /// <summary>

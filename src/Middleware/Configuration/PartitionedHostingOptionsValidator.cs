@@ -12,73 +12,24 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
 {
     private const string Section = PartitionedHostingDefaults.SectionName;
 
+    private static readonly PartitionedHostingOptionsAttributeValidator s_attributes = new();
+    private static readonly PartitionOptionsAttributeValidator s_partitionAttributes = new();
+
     public ValidateOptionsResult Validate(string? name, PartitionedHostingOptions options)
     {
         var errors = new List<string>(options.BindingErrors);
-        var modes = string.Join(", ", Enum.GetNames<ExecutionMode>());
 
-        if (options.PartitionCount is < 1 or > PartitionedHostingDefaults.MaxPartitionCount)
-        {
-            errors.Add($"{Section}:PartitionCount = '{options.PartitionCount}' is not valid; allowed values: an integer from 1 to {PartitionedHostingDefaults.MaxPartitionCount}.");
-        }
-
-        if (!Enum.IsDefined(options.Mode))
-        {
-            errors.Add($"{Section}:Mode = '{options.Mode}' is not valid; allowed values: {modes}.");
-        }
-
-        if (!Enum.IsDefined(options.IdleResume))
-        {
-            errors.Add($"{Section}:IdleResume = '{options.IdleResume}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<IdleResume>())}.");
-        }
-
-        if (!Enum.IsDefined(options.Transport))
-        {
-            errors.Add($"{Section}:Transport = '{options.Transport}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<PartitionTransport>())}.");
-        }
+        // The section's name as the options' name: the generated validator then names members by their keys.
+        AddFailures(errors, s_attributes.Validate(Section, options));
 
         if (!policies.Contains(options.ConnectionDistribution))
         {
             errors.Add($"{Section}:ConnectionDistribution = '{options.ConnectionDistribution}' is not valid; allowed values: {string.Join(", ", policies.Names)}.");
         }
 
-        if (options.MaxQueueLength < 1)
-        {
-            errors.Add($"{Section}:MaxQueueLength = '{options.MaxQueueLength}' is not valid; allowed values: an integer of 1 or more.");
-        }
-
-        if (options.MaxConcurrentRequests is < 1)
-        {
-            errors.Add($"{Section}:MaxConcurrentRequests = '{options.MaxConcurrentRequests}' is not valid; allowed values: an integer of 1 or more.");
-        }
-
-        if (options.MaxQueueWait is { } wait && wait <= TimeSpan.Zero)
-        {
-            errors.Add($"{Section}:MaxQueueWait = '{wait}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
-        }
-
-        RequirePositive(errors, "StallThreshold", options.StallThreshold);
-        RequirePositive(errors, "ReplaceStalledAfter", options.ReplaceStalledAfter);
-        RequirePositive(errors, "RecycleAfter", options.RecycleAfter);
-        RequirePositive(errors, "RecycleDrainTimeout", options.RecycleDrainTimeout);
-        RequirePositive(errors, "HandoffTimeout", options.HandoffTimeout);
-        RequirePositive(errors, "CrashLoopWindow", options.CrashLoopWindow);
-        RequireAtLeastOne(errors, "RecycleAfterRequests", options.RecycleAfterRequests);
-        RequireAtLeastOne(errors, "MaxConcurrentRecycles", options.MaxConcurrentRecycles);
-        RequireAtLeastOne(errors, "CrashLoopMaxFailures", options.CrashLoopMaxFailures);
-        if (options.RecycleJitter is < 0 or > 0.5 || double.IsNaN(options.RecycleJitter))
-        {
-            errors.Add($"{Section}:RecycleJitter = '{options.RecycleJitter.ToString(System.Globalization.CultureInfo.InvariantCulture)}' is not valid; allowed values: a number from 0 to 0.5.");
-        }
-
         if (!keyPolicies.Contains(options.KeyPolicy))
         {
             errors.Add($"{Section}:KeyPolicy = '{options.KeyPolicy}' is not valid; allowed values: {string.Join(", ", keyPolicies.Names)}.");
-        }
-
-        if (!Enum.IsDefined(options.KeyFailure))
-        {
-            errors.Add($"{Section}:KeyFailure = '{options.KeyFailure}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<PartitionKeyFailure>())}.");
         }
 
         ValidateCluster(errors, options.Cluster);
@@ -110,43 +61,17 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
                 errors.Add($"{key} names partition {index}, which does not exist; allowed indexes: 0 to {options.PartitionCount - 1} (PartitionCount = {options.PartitionCount}).");
             }
 
-            if (partition.Mode is { } mode && !Enum.IsDefined(mode))
-            {
-                errors.Add($"{key}:Mode = '{mode}' is not valid; allowed values: {modes}.");
-            }
-
-            if (partition.IdleResume is { } resume && !Enum.IsDefined(resume))
-            {
-                errors.Add($"{key}:IdleResume = '{resume}' is not valid; allowed values: {string.Join(", ", Enum.GetNames<IdleResume>())}.");
-            }
-
-            if (partition.MaxConcurrentRequests is < 1)
-            {
-                errors.Add($"{key}:MaxConcurrentRequests = '{partition.MaxConcurrentRequests}' is not valid; allowed values: an integer of 1 or more.");
-            }
-
-            if (partition.MaxQueueLength is < 1)
-            {
-                errors.Add($"{key}:MaxQueueLength = '{partition.MaxQueueLength}' is not valid; allowed values: an integer of 1 or more.");
-            }
+            AddFailures(errors, s_partitionAttributes.Validate(key, partition));
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
-    private static void RequirePositive(List<string> errors, string name, TimeSpan? value)
+    private static void AddFailures(List<string> errors, ValidateOptionsResult result)
     {
-        if (value is { } duration && duration <= TimeSpan.Zero)
+        if (result.Failed)
         {
-            errors.Add($"{Section}:{name} = '{duration}' is not valid; allowed values: a positive duration such as 00:00:02.5.");
-        }
-    }
-
-    private static void RequireAtLeastOne(List<string> errors, string name, int? value)
-    {
-        if (value is < 1)
-        {
-            errors.Add($"{Section}:{name} = '{value}' is not valid; allowed values: an integer of 1 or more.");
+            errors.AddRange(result.Failures);
         }
     }
 

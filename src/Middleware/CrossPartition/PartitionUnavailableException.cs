@@ -2,7 +2,7 @@ namespace PartitionedHosting;
 
 /// <summary>
 /// A cross-partition call was refused at once, as a request would be answered 503: the target partition's queue is full
-/// (<c>MaxQueueLength</c>), or the partition is stalled or unhealthy.
+/// (<c>Admission:MaxQueueLength</c>), or the partition is stalled or unhealthy.
 /// </summary>
 public sealed class PartitionUnavailableException : Exception
 {
@@ -12,7 +12,7 @@ public sealed class PartitionUnavailableException : Exception
     /// <param name="queueFull">Whether it refused because its queue was full.</param>
     public PartitionUnavailableException(int partitionId, PartitionState state, bool queueFull)
         : base(queueFull
-            ? $"Partition {partitionId} refused the call: its queue is full (MaxQueueLength)."
+            ? $"Partition {partitionId} refused the call: its queue is full (Admission:MaxQueueLength)."
             : $"Partition {partitionId} refused the call: it is {state}.")
     {
         PartitionId = partitionId;

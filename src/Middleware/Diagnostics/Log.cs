@@ -94,7 +94,7 @@ internal static partial class Log
     [LoggerMessage(29, LogLevel.Critical, "Moving {Slots} slots from partition {From} to partition {To}: the import failed, and so did importing the state back into partition {From}; the state of those slots is lost.")]
     public static partial void HandoffStateLost(ILogger logger, int from, int to, int slots, Exception exception);
 
-    [LoggerMessage(30, LogLevel.Debug, "Partition {PartitionId}: the request waited longer than MaxQueueWait for a place (or its client left), answered 503.")]
+    [LoggerMessage(30, LogLevel.Debug, "Partition {PartitionId}: the request waited longer than Admission:MaxQueueWait for a place (or its client left), answered 503.")]
     public static partial void QueueWaitExceeded(ILogger logger, int partitionId);
 
     /// <summary>Logs a refused admission by its reason, counts it, and answers 503 with <c>Retry-After</c>.</summary>

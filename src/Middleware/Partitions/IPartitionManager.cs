@@ -10,7 +10,7 @@ public interface IPartitionManager
     /// <summary>
     /// Replaces a partition with a new instance (a new container, and a new thread if single-threaded) without
     /// restarting the process: new requests go to the new instance at once, in-flight ones finish on the old one,
-    /// which is then disposed. Waits for a recycle slot (<c>MaxConcurrentRecycles</c>). Also returns an unhealthy
+    /// which is then disposed. Waits for a recycle slot (<c>Recycling:MaxConcurrent</c>). Also returns an unhealthy
     /// partition to service.
     /// </summary>
     /// <param name="partitionId">The partition.</param>

@@ -9,7 +9,7 @@ internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLea
 
     public static PartitionAdmission Rejected => new(false, null, Diagnostics.RejectionReasons.QueueFull);
 
-    /// <summary>The wait for a permit ran past <c>MaxQueueWait</c>, or the client went away.</summary>
+    /// <summary>The wait for a permit ran past <c>Admission:MaxQueueWait</c>, or the client went away.</summary>
     public static PartitionAdmission TimedOut => new(false, null, Diagnostics.RejectionReasons.QueueWait);
 
     /// <summary>The instance is being replaced: admit the request on the partition's current instance instead.</summary>

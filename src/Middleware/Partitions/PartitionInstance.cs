@@ -38,9 +38,9 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
         StartedAt = Runtime.TimeProvider.GetTimestamp();
         LogScope = new Diagnostics.PartitionLogScope(Id, generation);
         _maxQueueLength = options.GetMaxQueueLength(Id);
-        _recycleAfterRequests = options.RecycleAfterRequests is { } requests ? Jitter(requests, options.RecycleJitter, random) : 0;
-        RecycleAfter = options.RecycleAfter is { } lifetime ? TimeSpan.FromTicks(Jitter(lifetime.Ticks, options.RecycleJitter, random)) : null;
-        MaxQueueWait = options.MaxQueueWait;
+        _recycleAfterRequests = options.Recycling.AfterRequests is { } requests ? Jitter(requests, options.Recycling.Jitter, random) : 0;
+        RecycleAfter = options.Recycling.After is { } lifetime ? TimeSpan.FromTicks(Jitter(lifetime.Ticks, options.Recycling.Jitter, random)) : null;
+        MaxQueueWait = options.Admission.MaxQueueWait;
         if (options.GetMaxConcurrentRequests(Id) is { } limit)
         {
             _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions

@@ -506,7 +506,7 @@ internal sealed partial class PartitionRuntime
 
     /// <summary>
     /// Retires a partition removed by a resize: once no recycle of it is under way, its connections are asked to close
-    /// after their current request, and its requests and connections get <c>RecycleDrainTimeout</c> to end (then what
+    /// after their current request, and its requests and connections get <c>Recycling:DrainTimeout</c> to end (then what
     /// is left is aborted); then it is disposed.
     /// </summary>
     private async Task RemoveAsync(Partition partition)
@@ -520,9 +520,9 @@ internal sealed partial class PartitionRuntime
             var connections = partition.CloseConnections();
             Log.PartitionRemoved(_logger, partition.Id, connections, instance.ActiveRequests);
             var started = TimeProvider.GetTimestamp();
-            var drained = await WaitIdleAsync(instance, _options.RecycleDrainTimeout, _stopping.Token).ConfigureAwait(false);
+            var drained = await WaitIdleAsync(instance, _options.Recycling.DrainTimeout, _stopping.Token).ConfigureAwait(false);
             _stopping.Token.ThrowIfCancellationRequested();
-            while (partition.ActiveConnections > 0 && TimeProvider.GetElapsedTime(started) < _options.RecycleDrainTimeout)
+            while (partition.ActiveConnections > 0 && TimeProvider.GetElapsedTime(started) < _options.Recycling.DrainTimeout)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider, _stopping.Token).ConfigureAwait(false);
             }
@@ -530,7 +530,7 @@ internal sealed partial class PartitionRuntime
             if (!drained || partition.ActiveConnections > 0)
             {
                 var aborted = instance.AbortInFlight();
-                Log.RecycleDrainTimedOut(_logger, partition.Id, instance.Generation, aborted + partition.ActiveConnections, _options.RecycleDrainTimeout);
+                Log.RecycleDrainTimedOut(_logger, partition.Id, instance.Generation, aborted + partition.ActiveConnections, _options.Recycling.DrainTimeout);
                 partition.AbortConnections();
                 await WaitIdleAsync(instance, s_abortGrace, _stopping.Token).ConfigureAwait(false);
             }

@@ -58,12 +58,12 @@ internal sealed partial class PartitionRuntime
             return;
         }
 
-        if (partition.RecordFailure(TimeProvider.GetTimestamp(), _options.CrashLoopWindow, _options.CrashLoopMaxFailures, TimeProvider))
+        if (partition.RecordFailure(TimeProvider.GetTimestamp(), _options.Watchdog.CrashLoopWindow, _options.Watchdog.CrashLoopMaxFailures, TimeProvider))
         {
             // Like a restart back-off: try again later, and later still each time it fails again soon after.
             partition.IsUnhealthy = true;
-            var retryIn = partition.NextCrashLoopRetry(TimeProvider.GetTimestamp(), _options.CrashLoopWindow, TimeProvider);
-            Log.CrashLoop(_logger, partition.Id, _options.CrashLoopMaxFailures, _options.CrashLoopWindow, retryIn);
+            var retryIn = partition.NextCrashLoopRetry(TimeProvider.GetTimestamp(), _options.Watchdog.CrashLoopWindow, TimeProvider);
+            Log.CrashLoop(_logger, partition.Id, _options.Watchdog.CrashLoopMaxFailures, _options.Watchdog.CrashLoopWindow, retryIn);
             partition.ScheduleCrashLoopRetry(TimeProvider.CreateTimer(
                 static s =>
                 {
@@ -205,7 +205,7 @@ internal sealed partial class PartitionRuntime
     }
 
     /// <summary>
-    /// Drains a replaced instance and disposes it. After <c>RecycleDrainTimeout</c>, what still runs there (a
+    /// Drains a replaced instance and disposes it. After <c>Recycling:DrainTimeout</c>, what still runs there (a
     /// WebSocket, a stream, a long poll, a stuck request) is aborted and the instance disposed anyway. At shutdown the
     /// stop takes over.
     /// </summary>
@@ -213,7 +213,7 @@ internal sealed partial class PartitionRuntime
     {
         try
         {
-            if (!await WaitIdleAsync(old, _options.RecycleDrainTimeout, _stopping.Token).ConfigureAwait(false))
+            if (!await WaitIdleAsync(old, _options.Recycling.DrainTimeout, _stopping.Token).ConfigureAwait(false))
             {
                 if (_stopping.IsCancellationRequested)
                 {
@@ -221,7 +221,7 @@ internal sealed partial class PartitionRuntime
                 }
 
                 var aborted = old.AbortInFlight();
-                Log.RecycleDrainTimedOut(_logger, old.Id, old.Generation, aborted, _options.RecycleDrainTimeout);
+                Log.RecycleDrainTimedOut(_logger, old.Id, old.Generation, aborted, _options.Recycling.DrainTimeout);
                 await WaitIdleAsync(old, s_abortGrace, _stopping.Token).ConfigureAwait(false);
                 if (_stopping.IsCancellationRequested)
                 {

@@ -188,7 +188,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
             Escapes = new PartitionEscapeDetector(_services.GetRequiredService<ILogger<PartitionEscapeDetector>>(), environment?.ApplicationName);
         }
 
-        _recycleSlots = new SemaphoreSlim(options.MaxConcurrentRecycles);
+        _recycleSlots = new SemaphoreSlim(options.Recycling.MaxConcurrent);
         _localServices = _registry.BuildLocalServiceTable();
 
         var partitions = new Partition[options.PartitionCount];

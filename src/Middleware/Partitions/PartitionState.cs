@@ -7,7 +7,7 @@ public enum PartitionState
     Running,
 
     /// <summary>
-    /// Its thread has run one synchronous segment for longer than <c>StallThreshold</c> (blocking or deadlocked code):
+    /// Its thread has run one synchronous segment for longer than <c>Watchdog:StallThreshold</c> (blocking or deadlocked code):
     /// new connections and unkeyed requests go to other partitions until the segment ends.
     /// </summary>
     Stalled,
@@ -16,7 +16,7 @@ public enum PartitionState
     Recycling,
 
     /// <summary>
-    /// It failed <c>CrashLoopMaxFailures</c> times within <c>CrashLoopWindow</c>: it takes no requests until it is
+    /// It failed <c>Watchdog:CrashLoopMaxFailures</c> times within <c>Watchdog:CrashLoopWindow</c>: it takes no requests until it is
     /// tried again after a back-off (one window, doubling while it keeps failing, up to 16 windows), or recycled by hand.
     /// </summary>
     Unhealthy,

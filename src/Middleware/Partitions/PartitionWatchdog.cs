@@ -5,16 +5,16 @@ namespace PartitionedHosting.Partitions;
 
 /// <summary>
 /// The runtime's one periodic job, in the manner of Kestrel's heartbeat handlers: on every tick, a single-threaded
-/// partition whose current segment has run past <c>StallThreshold</c> is marked stalled (and, past
-/// <c>ReplaceStalledAfter</c>, replaced), a stalled one that moved on is marked recovered, an instance past its
-/// lifetime (<c>RecycleAfter</c>) is recycled, and the window of the turn outliers moves on.
+/// partition whose current segment has run past <c>Watchdog:StallThreshold</c> is marked stalled (and, past
+/// <c>Watchdog:ReplaceStalledAfter</c>, replaced), a stalled one that moved on is marked recovered, an instance past its
+/// lifetime (<c>Recycling:After</c>) is recycled, and the window of the turn outliers moves on.
 /// </summary>
 internal sealed class PartitionWatchdog(PartitionRuntime runtime, PartitionedHostingOptions options, ILogger logger) : IAsyncDisposable
 {
     private ITimer? _timer;
 
     /// <summary>A quarter of the stall threshold, from 10 ms to 1 s: a stall is seen within a quarter of its threshold.</summary>
-    public TimeSpan Period { get; } = TimeSpan.FromTicks(Math.Clamp(options.StallThreshold.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.TicksPerSecond));
+    public TimeSpan Period { get; } = TimeSpan.FromTicks(Math.Clamp(options.Watchdog.StallThreshold.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.TicksPerSecond));
 
     public void Start() => _timer = runtime.TimeProvider.CreateTimer(static w => ((PartitionWatchdog)w!).Tick(), this, Period, Period);
 
@@ -37,7 +37,7 @@ internal sealed class PartitionWatchdog(PartitionRuntime runtime, PartitionedHos
             {
                 var started = thread.TurnStartedAt;
                 var turn = started == 0 ? TimeSpan.Zero : time.GetElapsedTime(started);
-                if (turn > options.StallThreshold)
+                if (turn > options.Watchdog.StallThreshold)
                 {
                     partition.StalledFor = turn;
                     if (!partition.IsStalled)
@@ -46,7 +46,7 @@ internal sealed class PartitionWatchdog(PartitionRuntime runtime, PartitionedHos
                         Log.Stalled(logger, partition.Id, turn.TotalMilliseconds, instance.LastRequest ?? "(unknown)");
                     }
 
-                    if (options.ReplaceStalledAfter is { } replaceAfter && turn > replaceAfter)
+                    if (options.Watchdog.ReplaceStalledAfter is { } replaceAfter && turn > replaceAfter)
                     {
                         runtime.RequestRecycle(partition, instance, RecycleCause.Stalled);
                     }

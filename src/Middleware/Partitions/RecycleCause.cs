@@ -6,13 +6,13 @@ public enum RecycleCause
     /// <summary>Asked for through <see cref="IPartitionManager.RecycleAsync"/>.</summary>
     Manual,
 
-    /// <summary>It served <c>RecycleAfterRequests</c> requests (with jitter).</summary>
+    /// <summary>It served <c>Recycling:AfterRequests</c> requests (with jitter).</summary>
     Requests,
 
-    /// <summary>It lived <c>RecycleAfter</c> (with jitter).</summary>
+    /// <summary>It lived <c>Recycling:After</c> (with jitter).</summary>
     Lifetime,
 
-    /// <summary>It stayed stalled for <c>ReplaceStalledAfter</c>: its thread is presumed deadlocked.</summary>
+    /// <summary>It stayed stalled for <c>Watchdog:ReplaceStalledAfter</c>: its thread is presumed deadlocked.</summary>
     Stalled,
 
     /// <summary>An exception escaped work posted to it or one of its lifecycle hooks.</summary>

@@ -90,7 +90,7 @@ public sealed class AdmissionControlTests
         // Free-threaded: requests running in parallel; single-threaded: requests interleaved at their awaits.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var settings = Settings.KestrelTransport(Settings.Partitioned(1, mode, maxQueueLength: 1));
-        settings["PartitionedHosting:MaxConcurrentRequests"] = "2";
+        settings["PartitionedHosting:Admission:MaxConcurrentRequests"] = "2";
         await using var app = await KestrelTestApp.StartAsync(settings, a => a.MapGet("/gated", async () =>
         {
             await gate.Task;
@@ -144,8 +144,8 @@ public sealed class AdmissionControlTests
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var time = new FakeTimeProvider();
         var settings = Settings.KestrelTransport(Settings.Partitioned(1, mode));
-        settings["PartitionedHosting:MaxQueueWait"] = "00:00:00.2";
-        settings["PartitionedHosting:MaxConcurrentRequests"] = maxConcurrent;
+        settings["PartitionedHosting:Admission:MaxQueueWait"] = "00:00:00.2";
+        settings["PartitionedHosting:Admission:MaxConcurrentRequests"] = maxConcurrent;
         await using var app = await KestrelTestApp.StartAsync(settings, a =>
         {
             a.MapGet("/block", async () =>

@@ -17,7 +17,7 @@ public sealed class ConfigurationTests
             ["PartitionedHosting:PartitionCount"] = "0",
             ["PartitionedHosting:Mode"] = "Fast",
             ["PartitionedHosting:ConnectionDistribution"] = "Random",
-            ["PartitionedHosting:MaxQueueLength"] = "-1",
+            ["PartitionedHosting:Admission:MaxQueueLength"] = "-1",
             ["PartitionedHosting:Partitions:5:Mode"] = "SingleThreaded",
             ["PartitionedHosting:PartitionCont"] = "4",
         };
@@ -28,7 +28,7 @@ public sealed class ConfigurationTests
         Assert.Contains("PartitionedHosting:PartitionCount = '0' is not valid; allowed values: an integer from 1 to 1024.", error.Message, StringComparison.Ordinal);
         Assert.Contains("PartitionedHosting:Mode = 'Fast' is not valid; allowed values: FreeThreaded, SingleThreaded.", error.Message, StringComparison.Ordinal);
         Assert.Contains("PartitionedHosting:ConnectionDistribution = 'Random' is not valid; allowed values: ClientAddressHash, LeastConnections, PowerOfTwoChoices, RoundRobin.", error.Message, StringComparison.Ordinal);
-        Assert.Contains("PartitionedHosting:MaxQueueLength = '-1' is not valid; allowed values: an integer of 1 or more.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:Admission:MaxQueueLength = '-1' is not valid; allowed values: an integer of 1 or more.", error.Message, StringComparison.Ordinal);
         Assert.Contains("PartitionedHosting:Partitions:5 names partition 5, which does not exist", error.Message, StringComparison.Ordinal);
         Assert.Contains("PartitionedHosting:PartitionCont is not a known setting", error.Message, StringComparison.Ordinal);
     }
@@ -50,7 +50,7 @@ public sealed class ConfigurationTests
 
         Assert.Contains("PartitionedHosting:Cluster:Nodes:1 = 'http://10.0.0.1:80/' is listed twice", error.Message, StringComparison.Ordinal);
         Assert.Contains("PartitionedHosting:Cluster:Self = 'http://10.0.0.9:80' is not a node; allowed values: 0 to 1, or one of http://10.0.0.1:80, http://10.0.0.1:80/.", error.Message, StringComparison.Ordinal);
-        Assert.Contains("PartitionedHosting:Cluster:Seeds is not a known cluster setting; known settings are Nodes, Self.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("PartitionedHosting:Cluster:Seeds is not a known setting; known settings are Nodes, Self.", error.Message, StringComparison.Ordinal);
         Assert.Contains("PartitionedHosting:HandoffTimeout", error.Message, StringComparison.Ordinal);
     }
 

@@ -14,7 +14,7 @@ public sealed class DashboardTests
     public async Task TheDashboard_ShowsThePartitionsLive_TheirRequestsPerSecondUnderLoad_AndAStalledPartitionAsStalled()
     {
         var settings = Settings.Partitioned(2, "SingleThreaded");
-        settings["PartitionedHosting:StallThreshold"] = "00:00:00.300";
+        settings["PartitionedHosting:Watchdog:StallThreshold"] = "00:00:00.300";
         using var release = new ManualResetEventSlim();
         await using var app = await KestrelTestApp.StartAsync(settings, a =>
         {

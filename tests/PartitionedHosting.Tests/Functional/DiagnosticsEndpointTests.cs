@@ -132,7 +132,7 @@ public sealed class DiagnosticsEndpointTests
         using var release = new ManualResetEventSlim();
         var settings = Settings.KestrelTransport(Settings.Partitioned(2, "SingleThreaded", maxQueueLength: 1));
         // Stalled at once, or never: a full queue alone is no stall, and health stays Healthy.
-        settings["PartitionedHosting:StallThreshold"] = trouble == "stalled" ? "00:00:00.1" : "00:10:00";
+        settings["PartitionedHosting:Watchdog:StallThreshold"] = trouble == "stalled" ? "00:00:00.1" : "00:10:00";
         var ranOn = new List<PartitionThread?>();
         await using var app = await KestrelTestApp.StartAsync(
             settings,

@@ -14,8 +14,8 @@ public sealed class FaultIsolationTests
     public async Task ExceptionsEscapingPostedWork_ReplaceThePartition_ThenTheCrashLoopGuardMarksItUnhealthy()
     {
         var settings = Settings.Partitioned(2, "SingleThreaded");
-        settings["PartitionedHosting:CrashLoopMaxFailures"] = "3";
-        settings["PartitionedHosting:CrashLoopWindow"] = "00:01:00";
+        settings["PartitionedHosting:Watchdog:CrashLoopMaxFailures"] = "3";
+        settings["PartitionedHosting:Watchdog:CrashLoopWindow"] = "00:01:00";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a =>
@@ -70,8 +70,8 @@ public sealed class FaultIsolationTests
     {
         var time = new FakeTimeProvider();
         var settings = Settings.Partitioned(2, "SingleThreaded");
-        settings["PartitionedHosting:CrashLoopMaxFailures"] = "2";
-        settings["PartitionedHosting:CrashLoopWindow"] = "00:01:00";
+        settings["PartitionedHosting:Watchdog:CrashLoopMaxFailures"] = "2";
+        settings["PartitionedHosting:Watchdog:CrashLoopWindow"] = "00:01:00";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a => a.MapGet("/partition", (IPartitionContext p) => $"{p.Id} {p.Generation}"),
@@ -116,7 +116,7 @@ public sealed class FaultIsolationTests
     {
         var attempts = 0;
         var settings = Settings.Partitioned(1, "SingleThreaded");
-        settings["PartitionedHosting:CrashLoopMaxFailures"] = "2";
+        settings["PartitionedHosting:Watchdog:CrashLoopMaxFailures"] = "2";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a => a.MapGet("/partition", (IPartitionContext p) => p.Generation.ToString(CultureInfo.InvariantCulture)),

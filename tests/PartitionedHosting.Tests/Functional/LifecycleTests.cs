@@ -188,7 +188,7 @@ public sealed class LifecycleTests
         var abortedGenerations = new ConcurrentQueue<int>();
         var events = new ConcurrentQueue<string>();
         var settings = Settings.Partitioned(1, "SingleThreaded");
-        settings["PartitionedHosting:RecycleDrainTimeout"] = "00:00:10";
+        settings["PartitionedHosting:Recycling:DrainTimeout"] = "00:00:10";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a => a.MapGet("/long", async (HttpContext context) =>
@@ -281,8 +281,8 @@ public sealed class LifecycleTests
     {
         var settings = Settings.Partitioned(2, "SingleThreaded");
         settings["PartitionedHosting:Transport"] = transport;
-        settings["PartitionedHosting:StallThreshold"] = "00:00:01";
-        settings["PartitionedHosting:ReplaceStalledAfter"] = "00:00:02";
+        settings["PartitionedHosting:Watchdog:StallThreshold"] = "00:00:01";
+        settings["PartitionedHosting:Watchdog:ReplaceStalledAfter"] = "00:00:02";
         return settings;
     }
 

@@ -79,8 +79,8 @@ public sealed class RecyclingTests
     public async Task RecyclingAfterRequests_UnderLoad_FailsNoRequest()
     {
         var settings = Settings.Partitioned(2, "SingleThreaded");
-        settings["PartitionedHosting:RecycleAfterRequests"] = "150";
-        settings["PartitionedHosting:MaxConcurrentRecycles"] = "1";
+        settings["PartitionedHosting:Recycling:AfterRequests"] = "150";
+        settings["PartitionedHosting:Recycling:MaxConcurrent"] = "1";
         await using var app = await KestrelTestApp.StartAsync(settings, a => MapEndpoints(a, Task.CompletedTask), AddTracked);
         var manager = app.Services.GetRequiredService<IPartitionManager>();
         var statuses = new ConcurrentBag<HttpStatusCode>();
@@ -130,8 +130,8 @@ public sealed class RecyclingTests
     {
         var time = new FakeTimeProvider();
         var settings = Settings.Partitioned(1, "FreeThreaded");
-        settings["PartitionedHosting:RecycleAfter"] = "00:10:00";
-        settings["PartitionedHosting:RecycleJitter"] = "0.1";
+        settings["PartitionedHosting:Recycling:After"] = "00:10:00";
+        settings["PartitionedHosting:Recycling:Jitter"] = "0.1";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a => MapEndpoints(a, Task.CompletedTask),

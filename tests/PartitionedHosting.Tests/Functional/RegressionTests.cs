@@ -82,7 +82,7 @@ public sealed class RegressionTests
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var settings = Settings.Partitioned(2, "SingleThreaded");
-        settings["PartitionedHosting:MaxConcurrentRecycles"] = "1";
+        settings["PartitionedHosting:Recycling:MaxConcurrent"] = "1";
         await using var app = await KestrelTestApp.StartAsync(settings, a => a.MapGet("/gated", async (IPartitionContext p) =>
         {
             await gate.Task;

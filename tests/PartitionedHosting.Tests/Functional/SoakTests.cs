@@ -22,8 +22,8 @@ public sealed class SoakTests
     public async Task LoadWithRandomFaultsAndRecycles_LosesNoIncrement_AndLeavesNoInstanceBehind()
     {
         var settings = Settings.Partitioned(3, "SingleThreaded");
-        settings["PartitionedHosting:RecycleAfterRequests"] = "400";
-        settings["PartitionedHosting:CrashLoopMaxFailures"] = "1000";
+        settings["PartitionedHosting:Recycling:AfterRequests"] = "400";
+        settings["PartitionedHosting:Watchdog:CrashLoopMaxFailures"] = "1000";
         var instances = new ConcurrentQueue<PartitionInstance>();
         await using var app = await KestrelTestApp.StartAsync(
             settings,

@@ -17,7 +17,7 @@ public sealed class WatchdogTests
     private static Dictionary<string, string?> StallSettings(Action<Dictionary<string, string?>>? more = null)
     {
         var settings = Settings.Partitioned(3, "SingleThreaded");
-        settings["PartitionedHosting:StallThreshold"] = "00:00:02";
+        settings["PartitionedHosting:Watchdog:StallThreshold"] = "00:00:02";
         more?.Invoke(settings);
         return settings;
     }
@@ -135,7 +135,7 @@ public sealed class WatchdogTests
     {
         var time = new FakeTimeProvider();
         await using var app = await KestrelTestApp.StartAsync(
-            StallSettings(s => s["PartitionedHosting:ReplaceStalledAfter"] = "00:00:05"),
+            StallSettings(s => s["PartitionedHosting:Watchdog:ReplaceStalledAfter"] = "00:00:05"),
             a =>
             {
                 a.MapGet("/partition", (IPartitionContext p) => $"{p.Id} {p.Generation}");

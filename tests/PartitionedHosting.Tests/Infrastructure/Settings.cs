@@ -13,7 +13,7 @@ internal static class Settings
         };
         if (maxQueueLength is { } length)
         {
-            settings["PartitionedHosting:MaxQueueLength"] = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings["PartitionedHosting:Admission:MaxQueueLength"] = length.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         return settings;

@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
 
+using PartitionedHosting.Tests.Infrastructure;
+
 namespace PartitionedHosting.Tests.Unit;
 
 /// <summary>
@@ -8,7 +10,7 @@ namespace PartitionedHosting.Tests.Unit;
 /// </summary>
 public sealed partial class DocsSnippetsTests
 {
-    private static readonly string s_root = FindRoot();
+    private static readonly string s_root = Repository.Root;
 
     [Fact]
     public void EveryCSharpBlockOfTheReadmeAndTheGuides_IsASnippetThatCompiles()
@@ -54,19 +56,6 @@ public sealed partial class DocsSnippetsTests
         var lines = code.TrimEnd('\n', ' ').Split('\n');
         var indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
         return string.Join('\n', lines.Select(l => l.Length >= indent ? l[indent..] : l.TrimStart()));
-    }
-
-    private static string FindRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Hosting.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("The repository's root (Hosting.sln) was not found above the test's directory.");
     }
 
     [GeneratedRegex(@"(?:<!-- snippet: (?<name>[\w-]+) -->\n)?```(?:csharp|cs|c\#)[ \t]*\n(?<code>.*?)```", RegexOptions.Singleline | RegexOptions.IgnoreCase)]

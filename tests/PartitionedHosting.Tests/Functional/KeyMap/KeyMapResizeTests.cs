@@ -15,7 +15,7 @@ public sealed class KeyMapResizeTests
     public async Task ResizeAndHotSlotMove_UnderLoad_KeepEveryCounterExact(string mode)
     {
         // A busy 2-core machine must not make a partition look stalled (which answers 503 too).
-        await using var app = await KeyMapTestApp.StartAsync(2, mode, s => s["PartitionedHosting:StallThreshold"] = "00:00:30");
+        await using var app = await KeyMapTestApp.StartAsync(2, mode, s => s["PartitionedHosting:Watchdog:StallThreshold"] = "00:00:30");
         var manager = app.Services.GetRequiredService<IPartitionManager>();
         var control = app.Services.GetRequiredService<HandoffControl>();
         const int keys = 1_000;
@@ -132,7 +132,7 @@ public sealed class KeyMapResizeTests
         var settings = Settings.Partitioned(2, "SingleThreaded");
 
         // Connections that do not close by themselves would hold the removed partition past the test's timeout.
-        settings["PartitionedHosting:RecycleDrainTimeout"] = "00:05:00";
+        settings["PartitionedHosting:Recycling:DrainTimeout"] = "00:05:00";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a =>

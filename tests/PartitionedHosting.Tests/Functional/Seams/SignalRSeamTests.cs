@@ -137,7 +137,7 @@ public sealed class SignalRSeamTests
         var time = new FakeTimeProvider();
         var disposed = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var settings = Settings.Partitioned(1, "SingleThreaded");
-        settings["PartitionedHosting:RecycleDrainTimeout"] = "00:00:10";
+        settings["PartitionedHosting:Recycling:DrainTimeout"] = "00:00:10";
         await using var app = await KestrelTestApp.StartAsync(
             settings,
             a => a.MapHub<SeamHub>("/seam-hub"),
