@@ -251,13 +251,8 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
 
     private async Task MoveAsync(HttpContext context, RequestDelegate endpoint, PartitionInstance current, PartitionInstance owner)
     {
-        var admission = await owner.AdmitAsync(context).ConfigureAwait(true);
-        while (admission.IsRetired)
-        {
-            owner = owner.Owner.Current;
-            admission = await owner.AdmitAsync(context).ConfigureAwait(true);
-        }
-
+        var admission = await owner.Owner.AdmitAsync(context).ConfigureAwait(true);
+        owner = admission.Instance!;
         if (!admission.IsAdmitted)
         {
             await Log.Rejected(logger, runtime.Metrics, context, owner, admission.RejectionReason).ConfigureAwait(true);

@@ -126,21 +126,10 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: false));
         }
 
-        PartitionInstance instance;
-        while (true)
+        if (!partition.TryAdmit(out var instance))
         {
-            instance = partition.Current;
-            if (!instance.TryAdmitRequest())
-            {
-                partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.QueueFull);
-                return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
-            }
-
-            // A recycle replaced the instance between reading it and counting the call: take the new one.
-            if (!instance.TryAbandonIfRetiring())
-            {
-                break;
-            }
+            partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.QueueFull);
+            return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
         }
 
         Task<T> call;

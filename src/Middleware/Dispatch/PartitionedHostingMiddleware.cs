@@ -20,12 +20,6 @@ internal sealed class PartitionedHostingMiddleware
     // Enough for the requests that are between their hop in and their completion at once under heavy load.
     private const int MaxPooledRequests = 1024;
 
-    // The longest a partition's thread runs requests inline in one turn (pipelined requests the server parses one after
-    // the other, or requests a connection of the partitioned transport delivers) before it queues the next one behind
-    // its other work: a burst on one connection then cannot starve the partition's other connections or look like a
-    // stall. One millisecond is about a hundred small requests; a hop costs about a microsecond.
-    private static readonly TimeSpan s_turnQuantum = TimeSpan.FromMilliseconds(1);
-
     private readonly RequestDelegate _next;
     private readonly PartitionKeyCatalog _keys;
     private readonly UnpartitionedEndpoints _unpartitioned;
@@ -80,29 +74,11 @@ internal sealed class PartitionedHostingMiddleware
             context.Features.Set<IPartitionFeature>(partition);
         }
 
-        var instance = partition.Current;
-        var inline = RunsInline(instance);
-        var admission = instance.AdmitAsync(context, queued: !inline);
-        while (admission.IsCompletedSuccessfully && admission.Result.IsRetired)
-        {
-            // A recycle replaced the instance between reading it and counting the request: take the new one.
-            instance = partition.Current;
-            inline = RunsInline(instance);
-            admission = instance.AdmitAsync(context, queued: !inline);
-        }
-
+        var admission = partition.AdmitAsync(context);
         return admission.IsCompletedSuccessfully
-            ? Dispatch(context, instance, admission.Result, inline)
-            : DispatchWhenAdmittedAsync(context, instance, admission, inline);
+            ? Dispatch(context, admission.Result)
+            : DispatchWhenAdmittedAsync(context, admission);
     }
-
-    /// <summary>
-    /// Whether a single-threaded partition's request runs at once on the calling thread, which is the partition's (the
-    /// Partitioned transport resumes the connection there, or the server parses a pipelined request inline after the
-    /// previous one) and has not run a whole quantum: then it takes no place in the partition's queue.
-    /// </summary>
-    private static bool RunsInline(PartitionInstance instance) =>
-        instance.Thread is { IsCurrent: true } thread && thread.CurrentTurn <= s_turnQuantum;
 
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
     internal Task RunInPartition(HttpContext context, PartitionInstance instance, RateLimitLease? lease, bool callbacksOffPartitionThreads = false)
@@ -144,8 +120,9 @@ internal sealed class PartitionedHostingMiddleware
         return _next(context);
     }
 
-    private Task Dispatch(HttpContext context, PartitionInstance instance, PartitionAdmission admission, bool inline)
+    private Task Dispatch(HttpContext context, PartitionAdmission admission)
     {
+        var instance = admission.Instance!;
         if (!admission.IsAdmitted)
         {
             return Log.Rejected(_logger, _runtime.Metrics, context, instance, admission.RejectionReason);
@@ -153,7 +130,7 @@ internal sealed class PartitionedHostingMiddleware
 
         if (instance.Thread is { } thread)
         {
-            if (!inline)
+            if (!admission.RunsInline)
             {
                 return _requests.Get().Start(_requests, this, context, instance, admission.Lease);
             }
@@ -202,24 +179,8 @@ internal sealed class PartitionedHostingMiddleware
     private Task RunHere(HttpContext context, PartitionInstance instance, PartitionAdmission admission) =>
         RunInPartition(context, instance, admission.Lease);
 
-    private async Task DispatchWhenAdmittedAsync(HttpContext context, PartitionInstance instance, ValueTask<PartitionAdmission> admission, bool inline)
-    {
-        var result = await admission.ConfigureAwait(false);
-        if (result.IsRetired)
-        {
-            // Waiting for a permit of an instance that was then replaced: queue on the new one.
-            await InvokeAsync(context).ConfigureAwait(false);
-            return;
-        }
-
-        if (inline && result.IsAdmitted)
-        {
-            // Admitted to run at once, but the permit came later, on another thread: it queues after all.
-            instance.OnRequestQueued();
-        }
-
-        await Dispatch(context, instance, result, inline: false).ConfigureAwait(false);
-    }
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, ValueTask<PartitionAdmission> admission) =>
+        await Dispatch(context, await admission.ConfigureAwait(false)).ConfigureAwait(false);
 
     private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, PartitionAdmission admission)
     {

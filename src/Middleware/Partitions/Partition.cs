@@ -1,3 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
+using Microsoft.AspNetCore.Http;
+
 namespace PartitionedHosting.Partitions;
 
 /// <summary>
@@ -60,6 +63,70 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
     {
         get => Volatile.Read(ref _current);
         set => Volatile.Write(ref _current, value);
+    }
+
+    /// <summary>
+    /// Admits a request to the current instance, or, when a recycle replaces that instance between reading it and
+    /// counting the request (or while it waits for a permit), to the one that replaced it. The result names the instance
+    /// (<see cref="PartitionAdmission.Instance"/>) and whether the request runs at once on the calling thread
+    /// (<see cref="PartitionAdmission.RunsInline"/>). Completes synchronously unless it must wait for a permit.
+    /// </summary>
+    public ValueTask<PartitionAdmission> AdmitAsync(HttpContext context)
+    {
+        while (true)
+        {
+            var instance = Current;
+            var inline = instance.RunsInline;
+            var admission = instance.AdmitAsync(context, queued: !inline);
+            if (!admission.IsCompletedSuccessfully)
+            {
+                return AdmitAfterWaitAsync(context, instance, admission, inline);
+            }
+
+            if (!admission.Result.IsRetired)
+            {
+                return new(admission.Result with { Instance = instance, RunsInline = inline });
+            }
+        }
+    }
+
+    /// <summary>
+    /// Admits work that is not a request (a cross-partition call), with no permit: to the current instance, or to the one
+    /// that replaced it meanwhile. False when the queue is full.
+    /// </summary>
+    public bool TryAdmit([NotNullWhen(true)] out PartitionInstance? instance)
+    {
+        while (true)
+        {
+            instance = Current;
+            if (!instance.TryAdmitRequest())
+            {
+                return false;
+            }
+
+            if (!instance.TryAbandonIfRetiring())
+            {
+                return true;
+            }
+        }
+    }
+
+    private async ValueTask<PartitionAdmission> AdmitAfterWaitAsync(HttpContext context, PartitionInstance instance, ValueTask<PartitionAdmission> waiting, bool inline)
+    {
+        var admission = await waiting.ConfigureAwait(false);
+        if (admission.IsRetired)
+        {
+            // Replaced while the request waited for a permit: over again, on the new instance.
+            return await AdmitAsync(context).ConfigureAwait(false);
+        }
+
+        if (inline && admission.IsAdmitted)
+        {
+            // Admitted to run at once, but the permit came later, on another thread: it queues after all.
+            instance.OnRequestQueued();
+        }
+
+        return admission with { Instance = instance, RunsInline = false };
     }
 
     public int Generation => Current.Generation;

@@ -5,6 +5,15 @@ namespace PartitionedHosting.Partitions;
 /// <summary>Whether a partition admitted a request, and the concurrency permit it holds if the partition has a bound.</summary>
 internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLease? Lease, string? RejectionReason = null, bool IsRetired = false)
 {
+    /// <summary>The instance that admitted (or refused) the request; set by <see cref="Partition.AdmitAsync"/>.</summary>
+    public PartitionInstance? Instance { get; init; }
+
+    /// <summary>
+    /// Whether the request runs at once on the calling thread, which is its single-threaded partition's, and took no
+    /// place in the queue (see <see cref="PartitionInstance.RunsInline"/>).
+    /// </summary>
+    public bool RunsInline { get; init; }
+
     public static PartitionAdmission Admitted => new(true, null);
 
     public static PartitionAdmission Rejected => new(false, null, Diagnostics.RejectionReasons.QueueFull);

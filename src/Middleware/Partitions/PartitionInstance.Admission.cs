@@ -10,6 +10,19 @@ internal sealed partial class PartitionInstance
     private const long ActiveMask = (1L << ActiveBits) - 1;
     private const long OneAdmitted = (1L << ActiveBits) + 1;
 
+    // The longest a partition's thread runs requests inline in one turn (pipelined requests the server parses one after
+    // the other, or requests a connection of the partitioned transport delivers) before it queues the next one behind
+    // its other work: a burst on one connection then cannot starve the partition's other connections or look like a
+    // stall. One millisecond is about a hundred small requests; a hop costs about a microsecond.
+    private static readonly TimeSpan s_turnQuantum = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>
+    /// Whether a single-threaded partition's request runs at once on the calling thread, which is the partition's (the
+    /// Partitioned transport resumes the connection there, or the server parses a pipelined request inline after the
+    /// previous one) and has not run a whole quantum: then it takes no place in the partition's queue.
+    /// </summary>
+    public bool RunsInline => Thread is { IsCurrent: true } thread && thread.CurrentTurn <= s_turnQuantum;
+
     /// <summary>
     /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with
     /// <see cref="OnRequestCompleted()"/>; on a single-threaded partition, unless <paramref name="queued"/> is false (it

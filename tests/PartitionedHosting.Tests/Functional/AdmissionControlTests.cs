@@ -135,6 +135,51 @@ public sealed class AdmissionControlTests
         }
     }
 
+    [Fact]
+    public async Task RequestWaitingForAPermit_WhenItsInstanceIsReplaced_IsServedByTheNewInstance()
+    {
+        // The permit wait ends (MaxQueueWait) while a recycle drains the instance: the request is admitted again, on the
+        // instance that replaced it, instead of being refused.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var settings = Settings.KestrelTransport(Settings.Partitioned(1, "FreeThreaded"));
+        settings["PartitionedHosting:Admission:MaxConcurrentRequests"] = "1";
+        settings["PartitionedHosting:Admission:MaxQueueWait"] = "00:00:00.5";
+        await using var app = await KestrelTestApp.StartAsync(settings, a =>
+        {
+            a.MapGet("/gated", async () =>
+            {
+                await gate.Task;
+                return "gated";
+            });
+            a.MapGet("/generation", (IPartitionContext partition) => partition.Generation.ToString(CultureInfo.InvariantCulture));
+        });
+        var partition = app.Runtime.Partitions[0];
+        using var holder = app.CreateClient();
+        using var waiter = app.CreateClient();
+        try
+        {
+            var held = holder.GetStringAsync("/gated");
+            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 1, "the only permit is held");
+            var waiting = waiter.GetAsync("/generation");
+            await KestrelTestApp.WaitUntilAsync(() => partition.ActiveRequests == 2, "a second request waits for the permit");
+
+            var recycle = app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0);
+            await KestrelTestApp.WaitUntilAsync(() => partition.Current.Generation == 2, "the instance is replaced");
+
+            using var response = await waiting.WaitAsync(KestrelTestApp.Timeout);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("2", await response.Content.ReadAsStringAsync());
+
+            gate.SetResult();
+            Assert.Equal("gated", await held.WaitAsync(KestrelTestApp.Timeout));
+            await recycle.WaitAsync(KestrelTestApp.Timeout);
+        }
+        finally
+        {
+            gate.TrySetResult();
+        }
+    }
+
     [Theory]
     [InlineData("SingleThreaded", null)]
     [InlineData("FreeThreaded", "1")]
