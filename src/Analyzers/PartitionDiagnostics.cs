@@ -53,11 +53,11 @@ internal static class PartitionDiagnostics
     public static readonly DiagnosticDescriptor UnknownRouteKey = new(
         id: "PH0006",
         title: "The partition key names a route value the pattern does not have",
-        messageFormat: "The endpoint is keyed on route value '{0}', which its pattern '{1}' does not have: every request would fail to find its key",
+        messageFormat: "The endpoint is keyed on route value '{0}', which its route pattern '{1}' does not have: every request would fail to find its key",
         category: Category,
         defaultSeverity: DiagnosticSeverity.Warning,
         isEnabledByDefault: true,
-        description: "WithPartitionKey(\"name\") and WithPartitionKey(PartitionKeySource.Route, \"name\") read the key from the route value of that name. When the endpoint's route pattern has no such parameter, no request has a key, and each is handled by KeyFailure (503 by default).",
+        description: "WithPartitionKey(\"name\"), WithPartitionKey(PartitionKeySource.Route, \"name\") and [PartitionKey(\"name\")] read the key from the route value of that name. When the endpoint's route pattern has no such parameter, no request has a key, and each is handled by KeyFailure (503 by default).",
         helpLinkUri: HelpBase + "ph0006-the-partition-key-names-a-route-value-the-pattern-does-not-have");
 
     public static readonly DiagnosticDescriptor InvalidPartitionLocalRegistration = new(

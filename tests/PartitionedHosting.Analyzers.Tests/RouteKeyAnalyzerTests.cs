@@ -32,4 +32,60 @@ public sealed class RouteKeyAnalyzerTests
             }
             """);
     }
+
+    [Fact]
+    public Task APartitionKeyAttributeOnAHandlerOrAnAction_IsCheckedAgainstItsRoutes()
+    {
+        return Verify<RouteKeyAnalyzer>.AnalyzeAsync("""
+            using Microsoft.AspNetCore.Builder;
+            using Microsoft.AspNetCore.Mvc;
+            using PartitionedHosting;
+
+            public static class Endpoints
+            {
+                public static void Map(WebApplication app)
+                {
+                    app.MapGet("/carts/{cartId}", [PartitionKey({|PH0006:"id"|})] (string cartId) => cartId);
+                    app.MapGet("/carts/{id}/total", [PartitionKey("id")] (string id) => id);
+                    app.MapGet("/tenant", [PartitionKey(PartitionKeySource.Header, "X-Tenant")] () => "t");
+                }
+            }
+
+            [ApiController]
+            [Route("orders/{orderId}")]
+            public sealed class OrdersController : ControllerBase
+            {
+                [HttpGet]
+                [PartitionKey("orderId")]
+                public string Get(string orderId) => orderId;
+
+                [HttpGet("lines/{line}")]
+                [PartitionKey({|PH0006:"id"|})]
+                public string Line(string orderId, int line) => orderId;
+
+                // A template of its own ('/...') replaces the controller's.
+                [HttpGet("/archive/{year}")]
+                [PartitionKey(PartitionKeySource.Route, {|PH0006:"orderId"|})]
+                public string Archive(int year) => "";
+            }
+
+            [Route("users")]
+            [PartitionKey({|PH0006:"userId"|})]
+            public sealed class UsersController : ControllerBase
+            {
+                [HttpGet("{id}")]
+                public string Get(string id) => id;
+
+                [HttpGet("{id}/name")]
+                public string Name(string id) => id;
+            }
+
+            // Conventional routing: the routes are not known at compile time.
+            [PartitionKey("id")]
+            public sealed class HomeController : Controller
+            {
+                public IActionResult Index() => View();
+            }
+            """);
+    }
 }
