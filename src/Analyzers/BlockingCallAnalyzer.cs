@@ -13,12 +13,12 @@ namespace PartitionedHosting.Analyzers;
 public sealed class BlockingCallAnalyzer : PartitionAnalyzer
 {
     /// <inheritdoc />
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.BlockingCall];
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.BlockingCall, PartitionDiagnostics.BlockingCallInMethod];
 
     /// <inheritdoc />
     private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
     {
-        if (RequestCode.For(start.Compilation) is not { } requestCode)
+        if (RequestCodeReporter.Start(start) is not { } requestCode)
         {
             return;
         }
@@ -76,11 +76,6 @@ public sealed class BlockingCallAnalyzer : PartitionAnalyzer
             OperationKind.Invocation);
     }
 
-    private static void Report(OperationAnalysisContext context, RequestCode requestCode, string call)
-    {
-        if (requestCode.Contains(context.Operation))
-        {
-            context.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.BlockingCall, context.Operation.Syntax.GetLocation(), call));
-        }
-    }
+    private static void Report(OperationAnalysisContext context, RequestCodeReporter requestCode, string call) =>
+        requestCode.Report(context, context.Operation, PartitionDiagnostics.BlockingCall, PartitionDiagnostics.BlockingCallInMethod, context.Operation.Syntax.GetLocation(), call);
 }

@@ -18,6 +18,12 @@ internal static class PartitionDiagnostics
         description: "Request code (endpoint handlers, controller and Razor Pages actions, hubs, middleware) runs on its partition's one thread in a SingleThreaded partition. .Result, .Wait(), GetAwaiter().GetResult() and Thread.Sleep hold that thread: the watchdog reports a stall, and sync-over-async deadlocks. Code passed to Task.Run or a timer runs on the thread pool and is not reported.",
         helpLinkUri: HelpBase + "ph0001-do-not-block-in-request-code");
 
+    /// <summary>
+    /// <see cref="BlockingCall"/> in a method that only the whole compilation shows to be request code (a method group
+    /// given to <c>MapGet</c>, a partition-local service's method): reported when the compilation ends.
+    /// </summary>
+    public static readonly DiagnosticDescriptor BlockingCallInMethod = AtCompilationEnd(BlockingCall);
+
     public static readonly DiagnosticDescriptor ConfigureAwaitFalse = new(
         id: "PH0002",
         title: "Do not leave the partition before touching its services",
@@ -50,6 +56,9 @@ internal static class PartitionDiagnostics
         description: "Sub-interpreters isolate module state; a .NET process does not. A static field or property is one for all partitions, whatever their mode: a request that writes it changes what every other partition sees, and FreeThreaded requests write it in parallel. [ThreadStatic] fields, readonly fields and static constructors are not reported.",
         helpLinkUri: HelpBase + "ph0004-do-not-write-static-state-in-request-code");
 
+    /// <summary><see cref="StaticStateWrite"/> in a method that only the whole compilation shows to be request code.</summary>
+    public static readonly DiagnosticDescriptor StaticStateWriteInMethod = AtCompilationEnd(StaticStateWrite);
+
     public static readonly DiagnosticDescriptor UnknownRouteKey = new(
         id: "PH0006",
         title: "The partition key names a route value the pattern does not have",
@@ -69,4 +78,16 @@ internal static class PartitionDiagnostics
         isEnabledByDefault: true,
         description: "AddPartitionedHosting's partition callback builds one container per partition. It refuses at startup an instance (every partition must get its own), an open generic service and a keyed service; this reports them when the code is compiled.",
         helpLinkUri: HelpBase + "ph0005-this-service-cannot-be-partition-local");
+
+    /// <summary>The same rule, for reports made when the compilation ends (which the editor needs to know of).</summary>
+    private static DiagnosticDescriptor AtCompilationEnd(DiagnosticDescriptor rule) => new(
+        rule.Id,
+        rule.Title,
+        rule.MessageFormat,
+        rule.Category,
+        rule.DefaultSeverity,
+        rule.IsEnabledByDefault,
+        rule.Description,
+        rule.HelpLinkUri,
+        [.. rule.CustomTags, WellKnownDiagnosticTags.CompilationEnd]);
 }

@@ -24,30 +24,14 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
     /// <inheritdoc />
     private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
     {
-        var partitionBuilder = start.Compilation.GetTypeByMetadataName("PartitionedHosting.IPartitionBuilder");
-        if (partitionBuilder is null || RequestCode.For(start.Compilation) is not { } requestCode)
+        if (RequestCodeReporter.Start(start) is not { PartitionLocal: { } partitionLocal } reporter)
         {
             return;
         }
 
-        var partitionLocal = new ConcurrentDictionary<ITypeSymbol, bool>(SymbolEqualityComparer.Default);
-        var awaits = new ConcurrentBag<(Location Location, ImmutableArray<ITypeSymbol> UsedAfter)>();
+        var requestCode = reporter.RequestCode;
+        var awaits = new ConcurrentBag<(Location Location, ImmutableArray<ITypeSymbol> UsedAfter, CodeLocation Where)>();
         var captures = new ConcurrentBag<Capture>();
-
-        start.RegisterOperationAction(
-            operation =>
-            {
-                var invocation = (IInvocationOperation)operation.Operation;
-                if (invocation.TargetMethod.IsExtensionMethod && invocation.Arguments.Length > 0 &&
-                    PartitionLocalRegistrationAnalyzer.IsPartitionServices(invocation.Arguments[0].Value, partitionBuilder))
-                {
-                    foreach (var type in RegisteredTypes(invocation))
-                    {
-                        partitionLocal.TryAdd(type, true);
-                    }
-                }
-            },
-            OperationKind.Invocation);
 
         start.RegisterOperationAction(
             operation =>
@@ -55,7 +39,8 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
                 var awaited = (IAwaitOperation)operation.Operation;
                 if (awaited.Operation is IInvocationOperation { TargetMethod.Name: "ConfigureAwait" } configure &&
                     configure.Arguments.Length == 1 && LeavesContext(configure.Arguments[0].Value) &&
-                    requestCode.Contains(awaited) && Body(awaited) is { } body)
+                    requestCode.Locate(awaited) is var where && (where.IsRequestCode || where.Method is not null) &&
+                    Body(awaited) is { } body)
                 {
                     var after = awaited.Syntax.Span.End;
                     var used = body.Descendants()
@@ -65,7 +50,7 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
                         .Distinct(SymbolEqualityComparer.Default)
                         .Cast<ITypeSymbol>()
                         .ToImmutableArray();
-                    awaits.Add((configure.Syntax.GetLocation(), used));
+                    awaits.Add((configure.Syntax.GetLocation(), used, where));
                 }
             },
             OperationKind.Await);
@@ -95,16 +80,16 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
                     .ToImmutableArray();
                 if (captured.Length > 0)
                 {
-                    captures.Add(new Capture(requestCode.Contains(function), ContainingType(function), captured));
+                    captures.Add(new Capture(requestCode.Locate(function), ContainingType(function), captured));
                 }
             },
             OperationKind.AnonymousFunction);
 
         start.RegisterCompilationEndAction(end =>
         {
-            foreach (var (location, usedAfter) in awaits)
+            foreach (var (location, usedAfter, where) in awaits)
             {
-                if (usedAfter.FirstOrDefault(partitionLocal.ContainsKey) is { } type)
+                if (reporter.IsRequestCode(where) && usedAfter.FirstOrDefault(partitionLocal.Contains) is { } type)
                 {
                     end.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.ConfigureAwaitFalse, location, type.Name));
                 }
@@ -112,13 +97,13 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
 
             foreach (var capture in captures)
             {
-                if (!capture.InRequestCode && (capture.ContainingType is null || !partitionLocal.ContainsKey(capture.ContainingType)))
+                if (!reporter.IsRequestCode(capture.Where) && !partitionLocal.Contains(capture.ContainingType))
                 {
                     continue;
                 }
 
                 // One report per delegate: the first partition-local thing it captures.
-                if (capture.Captured.FirstOrDefault(c => partitionLocal.ContainsKey(c.Type)) is { Type: not null } first)
+                if (capture.Captured.FirstOrDefault(c => partitionLocal.Contains(c.Type)) is { Type: not null } first)
                 {
                     end.ReportDiagnostic(Diagnostic.Create(PartitionDiagnostics.CapturedByWorkElsewhere, first.Location, first.Name, first.Type.Name));
                 }
@@ -142,23 +127,6 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
     private static INamedTypeSymbol? ContainingType(IOperation operation) =>
         operation.SemanticModel?.GetEnclosingSymbol(operation.Syntax.SpanStart)?.ContainingType;
 
-    /// <summary>The service and implementation types a registration names (type arguments, <c>typeof</c>).</summary>
-    private static IEnumerable<ITypeSymbol> RegisteredTypes(IInvocationOperation invocation)
-    {
-        foreach (var typeArgument in invocation.TargetMethod.TypeArguments)
-        {
-            yield return typeArgument;
-        }
-
-        foreach (var argument in invocation.Arguments.Skip(1))
-        {
-            if (argument.Value is ITypeOfOperation { TypeOperand: { } type })
-            {
-                yield return type;
-            }
-        }
-    }
-
     /// <summary>The body (method, local function or lambda) the await is in.</summary>
     private static IOperation? Body(IOperation operation)
     {
@@ -175,9 +143,9 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
     }
 
     // netstandard2.0: a class, not a record.
-    private sealed class Capture(bool inRequestCode, INamedTypeSymbol? containingType, ImmutableArray<(Location Location, string Name, ITypeSymbol Type)> captured)
+    private sealed class Capture(CodeLocation where, INamedTypeSymbol? containingType, ImmutableArray<(Location Location, string Name, ITypeSymbol Type)> captured)
     {
-        public bool InRequestCode { get; } = inRequestCode;
+        public CodeLocation Where { get; } = where;
 
         public INamedTypeSymbol? ContainingType { get; } = containingType;
 

@@ -51,34 +51,59 @@ internal sealed class RequestCode
         return requestCode._httpContext is null ? null : requestCode;
     }
 
-    /// <summary>Whether <paramref name="operation"/> runs as request code.</summary>
-    public bool Contains(IOperation operation)
+    /// <summary>Whether <paramref name="operation"/> runs as request code, as far as its own method tells.</summary>
+    public bool Contains(IOperation operation) => Locate(operation).IsRequestCode;
+
+    /// <summary>
+    /// Where <paramref name="operation"/> runs: request code where it is written, or in an ordinary method whose callers
+    /// decide (see <see cref="RequestCodeReporter"/>), or elsewhere.
+    /// </summary>
+    public CodeLocation Locate(IOperation operation)
     {
+        var where = LocateInMethods(operation, out var localFunction);
+
+        // A local function given as a handler (MapGet("/x", Get) in top-level statements) is request code too.
+        return !where.IsRequestCode && localFunction is not null ? CodeLocation.In(localFunction) : where;
+    }
+
+    private CodeLocation LocateInMethods(IOperation operation, out IMethodSymbol? localFunction)
+    {
+        localFunction = null;
         var model = operation.SemanticModel!;
         for (var node = operation.Syntax.Parent; node is not null; node = node.Parent)
         {
+            if (node is LocalFunctionStatementSyntax local && localFunction is null)
+            {
+                localFunction = model.GetDeclaredSymbol(local) as IMethodSymbol;
+            }
+
             switch (node)
             {
                 case AnonymousFunctionExpressionSyntax function:
                     switch (ClassifyDelegate(model.GetOperation(function)))
                     {
                         case true:
-                            return true;
+                            return CodeLocation.Request;
                         case false:
-                            return false;
+                            return CodeLocation.Elsewhere;
                     }
 
                     // A delegate run in place (a LINQ selector, a local callback): it runs where its caller does.
                     break;
                 case MethodDeclarationSyntax method:
-                    return model.GetDeclaredSymbol(method) is IMethodSymbol symbol && IsRequestMethod(symbol);
+                    return model.GetDeclaredSymbol(method) is not IMethodSymbol symbol ? CodeLocation.Elsewhere
+                        : IsRequestMethod(symbol) ? CodeLocation.Request
+                        : CodeLocation.In(symbol);
                 case ConstructorDeclarationSyntax or AccessorDeclarationSyntax or OperatorDeclarationSyntax or ConversionOperatorDeclarationSyntax or FieldDeclarationSyntax:
-                    return false;
+                    return CodeLocation.Elsewhere;
             }
         }
 
-        return false;
+        return CodeLocation.Elsewhere;
     }
+
+    /// <summary>Whether a method group is given as a request handler: <c>MapGet("/x", Handlers.Get)</c>, <c>Use(Middleware)</c>.</summary>
+    public bool IsHandler(IMethodReferenceOperation reference) => ClassifyDelegate(reference) == true;
 
     /// <summary>Whether a delegate runs elsewhere: on the thread pool, a thread or a timer (<c>Task.Run</c>, <c>StartNew</c>, ...).</summary>
     public bool RunsElsewhere(IAnonymousFunctionOperation function) => ClassifyDelegate(function) == false;

@@ -13,12 +13,12 @@ namespace PartitionedHosting.Analyzers;
 public sealed class StaticStateWriteAnalyzer : PartitionAnalyzer
 {
     /// <inheritdoc />
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.StaticStateWrite];
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.StaticStateWrite, PartitionDiagnostics.StaticStateWriteInMethod];
 
     /// <inheritdoc />
     private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
     {
-        if (RequestCode.For(start.Compilation) is not { } requestCode)
+        if (RequestCodeReporter.Start(start) is not { } requestCode)
         {
             return;
         }
@@ -34,10 +34,15 @@ public sealed class StaticStateWriteAnalyzer : PartitionAnalyzer
                     IArgumentOperation { Parameter.RefKind: RefKind.Ref or RefKind.Out } argument => argument.Value,
                     _ => null,
                 };
-                if (StaticMember(target, threadStatic) is { } member && requestCode.Contains(operation.Operation))
+                if (StaticMember(target, threadStatic) is { } member)
                 {
-                    operation.ReportDiagnostic(Diagnostic.Create(
-                        PartitionDiagnostics.StaticStateWrite, target!.Syntax.GetLocation(), member.ContainingType.Name + "." + member.Name));
+                    requestCode.Report(
+                        operation,
+                        operation.Operation,
+                        PartitionDiagnostics.StaticStateWrite,
+                        PartitionDiagnostics.StaticStateWriteInMethod,
+                        target!.Syntax.GetLocation(),
+                        member.ContainingType.Name + "." + member.Name);
                 }
             },
             OperationKind.SimpleAssignment,

@@ -152,4 +152,83 @@ public sealed class BlockingCallAnalyzerTests
             }
             """);
     }
+
+    [Fact]
+    public Task MethodGroupHandlersAndPartitionLocalServices_AreRequestCode()
+    {
+        // Only the whole compilation shows that these methods are request code: reported when it ends.
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync("""
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Microsoft.AspNetCore.Builder;
+            using Microsoft.AspNetCore.Http;
+            using Microsoft.Extensions.DependencyInjection;
+            using Microsoft.Extensions.Hosting;
+
+            public sealed class CartStore
+            {
+                public int Count(Task<int> pending) => {|PH0001:pending.Result|};
+            }
+
+            public sealed class Unregistered
+            {
+                // Not partition-local, not a handler: not request code.
+                public int Count(Task<int> pending) => pending.Result;
+            }
+
+            public static class Handlers
+            {
+                public static string Get(Task<string> name) => {|PH0001:name.Result|};
+
+                public static Task Middleware(HttpContext context, RequestDelegate next)
+                {
+                    {|PH0001:Thread.Sleep(1)|};
+                    return next(context);
+                }
+
+                // Given to Map as its setup callback, which runs once at startup.
+                public static void Branch(IApplicationBuilder branch) => Thread.Sleep(1);
+
+                // Given to Task.Run: the thread pool's.
+                public static void Work() => Thread.Sleep(1);
+            }
+
+            public static class Setup
+            {
+                public static void Configure(WebApplicationBuilder builder) =>
+                    builder.AddPartitionedHosting(partition => partition.Services.AddScoped<CartStore>());
+
+                public static void Map(WebApplication app)
+                {
+                    app.MapGet("/name", Handlers.Get);
+                    app.Use(Handlers.Middleware);
+                    app.Map("/branch", Handlers.Branch);
+                    app.MapGet("/work", () => Task.Run(Handlers.Work));
+                }
+            }
+            """);
+    }
+
+    [Fact]
+    public Task ALocalFunctionGivenAsAHandler_InTopLevelStatements_IsRequestCode()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync("""
+            using System.Threading;
+            using Microsoft.AspNetCore.Builder;
+
+            var app = WebApplication.Create(args);
+            app.MapGet("/slow", Slow);
+            app.Run();
+
+            string Slow()
+            {
+                {|PH0001:Thread.Sleep(10)|};
+                return "slow";
+            }
+
+            // Not given to anything: not request code.
+            static void Helper() => Thread.Sleep(10);
+            """,
+            Microsoft.CodeAnalysis.OutputKind.ConsoleApplication);
+    }
 }

@@ -147,4 +147,43 @@ public sealed class PartitionLocalEscapeAnalyzerTests
             }
             """);
     }
+
+    [Fact]
+    public Task ConfigureAwaitFalse_InAMethodGroupHandlerOrAPartitionLocalService_IsReported()
+    {
+        return Verify<PartitionLocalEscapeAnalyzer>.AnalyzeAsync(App + """
+            public sealed class Checkout(CartStore store)
+            {
+                public async Task<int> RunAsync()
+                {
+                    await {|PH0002:Task.Delay(1).ConfigureAwait(false)|};
+                    return store.Add("checkout");
+                }
+            }
+
+            public static class Handlers
+            {
+                public static async Task<int> AddAsync(CartStore store)
+                {
+                    await {|PH0002:Task.Delay(1).ConfigureAwait(false)|};
+                    return store.Add("item");
+                }
+
+                // Not a handler.
+                public static async Task<int> HelperAsync(CartStore store)
+                {
+                    await Task.Delay(1).ConfigureAwait(false);
+                    return store.Add("item");
+                }
+            }
+
+            public static class Registration
+            {
+                public static void Configure(WebApplicationBuilder builder) =>
+                    builder.AddPartitionedHosting(partition => partition.Services.AddScoped<Checkout>());
+
+                public static void Map(WebApplication app) => app.MapPost("/add", Handlers.AddAsync);
+            }
+            """);
+    }
 }

@@ -55,4 +55,40 @@ public sealed class StaticStateWriteAnalyzerTests
             }
             """);
     }
+
+    [Fact]
+    public Task AMethodGroupHandlerOrAPartitionLocalService_WritingStaticState_IsReported()
+    {
+        return Verify<StaticStateWriteAnalyzer>.AnalyzeAsync("""
+            using Microsoft.AspNetCore.Builder;
+            using Microsoft.Extensions.DependencyInjection;
+            using Microsoft.Extensions.Hosting;
+
+            public static class Totals
+            {
+                public static int Requests;
+            }
+
+            public sealed class Counter
+            {
+                public void Add() => {|PH0004:Totals.Requests|}++;
+            }
+
+            public static class Handlers
+            {
+                public static int Get() => {|PH0004:Totals.Requests|} = 1;
+
+                // Not a handler: an ordinary method.
+                public static void Reset() => Totals.Requests = 0;
+            }
+
+            public static class Setup
+            {
+                public static void Configure(WebApplicationBuilder builder) =>
+                    builder.AddPartitionedHosting(partition => partition.Services.AddSingleton<Counter>());
+
+                public static void Map(WebApplication app) => app.MapGet("/count", Handlers.Get);
+            }
+            """);
+    }
 }

@@ -22,6 +22,9 @@ internal static class Verify<TAnalyzer>
         {
             TestCode = code,
             ReferenceAssemblies = new ReferenceAssemblies("net10.0"),
+
+            // A rule reported both at once and when the compilation ends has a descriptor for each, with one ID.
+            MarkupOptions = MarkupOptions.UseFirstDescriptor,
         };
         test.TestState.OutputKind = outputKind;
         test.TestState.AdditionalReferences.AddRange(s_references.Value);
@@ -42,6 +45,7 @@ internal static class Verify<TAnalyzer>
             TestCode = code,
             FixedCode = fixedCode,
             ReferenceAssemblies = new ReferenceAssemblies("net10.0"),
+            MarkupOptions = MarkupOptions.UseFirstDescriptor,
             CodeFixTestBehaviors = new TAnalyzer().SupportedDiagnostics.Any(d => d.CustomTags.Contains(WellKnownDiagnosticTags.CompilationEnd))
                 ? CodeFixTestBehaviors.SkipLocalDiagnosticCheck
                 : CodeFixTestBehaviors.None,
