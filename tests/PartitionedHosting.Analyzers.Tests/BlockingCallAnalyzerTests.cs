@@ -231,4 +231,54 @@ public sealed class BlockingCallAnalyzerTests
             """,
             Microsoft.CodeAnalysis.OutputKind.ConsoleApplication);
     }
+
+    [Fact]
+    public Task TheResultOfATaskAlreadyAwaited_IsNotABlockingWait()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync("""
+            using System.Linq;
+            using System.Threading.Tasks;
+            using Microsoft.AspNetCore.Builder;
+
+            public static class Endpoints
+            {
+                public static void Map(WebApplication app)
+                {
+                    app.MapGet("/both", async (Task<int> a, Task<int> b) =>
+                    {
+                        await Task.WhenAll(a, b);
+                        return a.Result + b.GetAwaiter().GetResult();
+                    });
+
+                    app.MapGet("/all", async () =>
+                    {
+                        var tasks = new[] { Task.FromResult(1), Task.FromResult(2) };
+                        await Task.WhenAll(tasks).ConfigureAwait(true);
+                        return tasks[0].Result + tasks.Sum(t => t.Result);
+                    });
+
+                    app.MapGet("/one", async (Task<int> a) =>
+                    {
+                        await a;
+                        return a.Result;
+                    });
+
+                    // WhenAny completes when one of them does: the other may still run.
+                    app.MapGet("/any", async (Task<int> a, Task<int> b) =>
+                    {
+                        await Task.WhenAny(a, b);
+                        return {|PH0001:a.Result|};
+                    });
+
+                    // Awaited after, or another task: still a blocking wait.
+                    app.MapGet("/before", async (Task<int> a, Task<int> b) =>
+                    {
+                        var early = {|PH0001:a.Result|};
+                        await a;
+                        return early + {|PH0001:b.Result|};
+                    });
+                }
+            }
+            """);
+    }
 }
