@@ -69,6 +69,16 @@ internal static class PartitionDiagnostics
         description: "WithPartitionKey(\"name\"), WithPartitionKey(PartitionKeySource.Route, \"name\") and [PartitionKey(\"name\")] read the key from the route value of that name. When the endpoint's route pattern has no such parameter, no request has a key, and each is handled by KeyFailure (503 by default).",
         helpLinkUri: HelpBase + "ph0006-the-partition-key-names-a-route-value-the-pattern-does-not-have");
 
+    public static readonly DiagnosticDescriptor RouteValueReadElsewhere = new(
+        id: "PH0007",
+        title: "The partition key is a route parameter but is read from elsewhere",
+        messageFormat: "The endpoint is keyed on '{0}' from {1}, but '{0}' is a parameter of its route pattern '{2}': the key is in the path, where {1} does not have it; key on the route value",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        description: "WithPartitionKey(PartitionKeySource.Header or Query, \"name\") and [PartitionKey(PartitionKeySource.Header or Query, \"name\")] read the key from a header or the query string. When the endpoint's route pattern has a parameter of that name, the key is almost surely the route value: requests carry it in the path, and the header or query value is missing (KeyFailure handles each).",
+        helpLinkUri: HelpBase + "ph0007-the-partition-key-is-a-route-parameter-but-is-read-from-elsewhere");
+
     public static readonly DiagnosticDescriptor InvalidPartitionLocalRegistration = new(
         id: "PH0005",
         title: "This service cannot be partition-local",

@@ -10,16 +10,22 @@ namespace PartitionedHosting.Analyzers;
 /// <summary>
 /// PH0006: an endpoint keyed on a route value its route pattern does not have: <c>WithPartitionKey("name")</c> (or with
 /// <c>PartitionKeySource.Route</c>) on an endpoint mapped with a constant pattern, <c>[PartitionKey("name")]</c> on a
-/// route handler mapped so, or on a controller action (or controller) whose attribute routes all lack it.
+/// route handler mapped so, or on a controller action (or controller) whose attribute routes all lack it. PH0007: an
+/// endpoint keyed on a header or query value named as one of its route parameters.
 /// </summary>
 [DiagnosticAnalyzer(LanguageNames.CSharp)]
 public sealed class RouteKeyAnalyzer : PartitionAnalyzer
 {
+    // PartitionKeySource's values.
+    private const int RouteSource = 0;
+    private const int HeaderSource = 1;
+    private const int QuerySource = 2;
+
     // A route parameter's name: after '{' and an optional '*' or '**', up to a constraint, a default or '?'.
     private static readonly Regex s_parameter = new(@"\{\*{0,2}(?<name>[^{}:=?*]+)", RegexOptions.CultureInvariant);
 
     /// <inheritdoc />
-    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.UnknownRouteKey];
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = [PartitionDiagnostics.UnknownRouteKey, PartitionDiagnostics.RouteValueReadElsewhere];
 
     /// <inheritdoc />
     private protected override void OnCompilationStart(CompilationStartAnalysisContext start)
@@ -41,7 +47,7 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
                     Key(invocation) is { } key &&
                     Pattern(invocation.Arguments[0].Value) is { } pattern)
                 {
-                    Check(operation.ReportDiagnostic, (string)key.ConstantValue.Value!, key.Syntax.GetLocation(), [pattern]);
+                    Check(operation.ReportDiagnostic, key, [pattern]);
                 }
             },
             OperationKind.Invocation);
@@ -51,9 +57,9 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
             operation =>
             {
                 var function = (IAnonymousFunctionOperation)operation.Operation;
-                if (RouteKey(function.Symbol, attribute) is { } key && MappedPattern(function) is { } pattern)
+                if (DeclaredKey(function.Symbol, attribute) is { } key && MappedPattern(function) is { } pattern)
                 {
-                    Check(operation.ReportDiagnostic, key.Name, key.Location, [pattern]);
+                    Check(operation.ReportDiagnostic, key, [pattern]);
                 }
             },
             OperationKind.AnonymousFunction);
@@ -65,7 +71,7 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
                 symbol =>
                 {
                     var type = (INamedTypeSymbol)symbol.Symbol;
-                    var typeKey = RouteKey(type, attribute);
+                    var typeKey = DeclaredKey(type, attribute);
                     var prefixes = Templates(type, routeTemplate);
                     var reportedTypeKey = false;
                     foreach (var action in type.GetMembers().OfType<IMethodSymbol>())
@@ -76,9 +82,9 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
                             continue;
                         }
 
-                        if (RouteKey(action, attribute) is { } key)
+                        if (DeclaredKey(action, attribute) is { } key)
                         {
-                            Check(symbol.ReportDiagnostic, key.Name, key.Location, routes);
+                            Check(symbol.ReportDiagnostic, key, routes);
                         }
                         else if (typeKey is { } shared && !reportedTypeKey)
                         {
@@ -89,8 +95,7 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
                                     reportedTypeKey = true;
                                     symbol.ReportDiagnostic(diagnostic);
                                 },
-                                shared.Name,
-                                shared.Location,
+                                shared,
                                 routes);
                         }
                     }
@@ -99,30 +104,44 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
         }
     }
 
-    private static void Check(Action<Diagnostic> report, string key, Location location, IReadOnlyList<string> patterns)
+    /// <summary>
+    /// PH0006 for a route key none of the patterns has; PH0007 for a header or query key that is a parameter of one of
+    /// them (the key is in the path, where a header or the query string will not have it).
+    /// </summary>
+    private static void Check(Action<Diagnostic> report, DeclaredPartitionKey key, IReadOnlyList<string> patterns)
     {
-        if (!patterns.Any(pattern => s_parameter.Matches(pattern).Cast<Match>().Any(m => string.Equals(m.Groups["name"].Value.Trim(), key, StringComparison.OrdinalIgnoreCase))))
+        var inPattern = patterns.Any(pattern => s_parameter.Matches(pattern).Cast<Match>().Any(m => string.Equals(m.Groups["name"].Value.Trim(), key.Name, StringComparison.OrdinalIgnoreCase)));
+        var shown = string.Join("', '", patterns);
+        if (key.Source == RouteSource && !inPattern)
         {
-            report(Diagnostic.Create(PartitionDiagnostics.UnknownRouteKey, location, key, string.Join("', '", patterns)));
+            report(Diagnostic.Create(PartitionDiagnostics.UnknownRouteKey, key.Location, key.Name, shown));
+        }
+        else if (key.Source is HeaderSource or QuerySource && inPattern)
+        {
+            report(Diagnostic.Create(PartitionDiagnostics.RouteValueReadElsewhere, key.Location, key.Name, key.Source == HeaderSource ? "a request header" : "the query string", shown));
         }
     }
 
-    /// <summary>The constant route value name the endpoint is keyed on, if it is keyed on a route value.</summary>
-    private static IOperation? Key(IInvocationOperation invocation)
+    /// <summary>The key <c>WithPartitionKey</c> declares with constant arguments, if any.</summary>
+    private static DeclaredPartitionKey? Key(IInvocationOperation invocation)
     {
         var arguments = invocation.Arguments;
         if (arguments.Length == 2)
         {
-            return arguments[1].Value is { ConstantValue: { HasValue: true, Value: string } } name ? name : null;
+            return arguments[1].Value is { ConstantValue: { HasValue: true, Value: string name } } value
+                ? new DeclaredPartitionKey(RouteSource, name, value.Syntax.GetLocation())
+                : null;
         }
 
-        // WithPartitionKey(source, name): PartitionKeySource.Route is 0.
-        return arguments.Length == 3 && arguments[1].Value.ConstantValue is { HasValue: true, Value: 0 } &&
-            arguments[2].Value is { ConstantValue: { HasValue: true, Value: string } } routeName ? routeName : null;
+        // WithPartitionKey(source, name).
+        return arguments.Length == 3 && arguments[1].Value.ConstantValue is { HasValue: true, Value: int source } &&
+            arguments[2].Value is { ConstantValue: { HasValue: true, Value: string keyName } } named
+            ? new DeclaredPartitionKey(source, keyName, named.Syntax.GetLocation())
+            : null;
     }
 
-    /// <summary>The route value a <c>[PartitionKey]</c> on <paramref name="symbol"/> names, and where to report it.</summary>
-    private static (string Name, Location Location)? RouteKey(ISymbol symbol, INamedTypeSymbol attribute)
+    /// <summary>The key a <c>[PartitionKey]</c> on <paramref name="symbol"/> declares, and where to report it.</summary>
+    private static DeclaredPartitionKey? DeclaredKey(ISymbol symbol, INamedTypeSymbol attribute)
     {
         var applied = symbol.GetAttributes().FirstOrDefault(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, attribute));
         if (applied is null)
@@ -131,11 +150,11 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
         }
 
         var arguments = applied.ConstructorArguments;
-        var name = arguments.Length switch
+        var (source, name) = arguments.Length switch
         {
-            1 => arguments[0].Value as string,
-            2 when arguments[0].Value is 0 => arguments[1].Value as string,
-            _ => null,
+            1 => (RouteSource, arguments[0].Value as string),
+            2 when arguments[0].Value is int declared => (declared, arguments[1].Value as string),
+            _ => (RouteSource, null),
         };
         if (name is null)
         {
@@ -144,7 +163,7 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
 
         var syntax = applied.ApplicationSyntaxReference?.GetSyntax() as AttributeSyntax;
         var location = syntax?.ArgumentList?.Arguments.LastOrDefault()?.GetLocation() ?? syntax?.GetLocation() ?? Location.None;
-        return (name, location);
+        return new DeclaredPartitionKey(source, name, location);
     }
 
     /// <summary>The constant pattern of the Map* call a route handler is given to, if any.</summary>
@@ -214,5 +233,15 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
         return prefixes.Count == 0
             ? templates
             : [.. templates.SelectMany(t => t.StartsWith("/", StringComparison.Ordinal) || t.StartsWith("~/", StringComparison.Ordinal) ? [t] : prefixes.Select(p => p + "/" + t))];
+    }
+
+    // netstandard2.0: a class, not a record.
+    private sealed class DeclaredPartitionKey(int source, string name, Location location)
+    {
+        public int Source { get; } = source;
+
+        public string Name { get; } = name;
+
+        public Location Location { get; } = location;
     }
 }

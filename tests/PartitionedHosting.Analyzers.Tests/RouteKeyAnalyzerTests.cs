@@ -88,4 +88,37 @@ public sealed class RouteKeyAnalyzerTests
             }
             """);
     }
+
+    [Fact]
+    public Task AHeaderOrQueryKeyNamedAsARouteParameter_IsReported()
+    {
+        return Verify<RouteKeyAnalyzer>.AnalyzeAsync("""
+            using Microsoft.AspNetCore.Builder;
+            using Microsoft.AspNetCore.Mvc;
+            using PartitionedHosting;
+
+            public static class Endpoints
+            {
+                public static void Map(WebApplication app)
+                {
+                    app.MapGet("/carts/{cartId}", (string cartId) => cartId).WithPartitionKey(PartitionKeySource.Query, {|PH0007:"cartId"|});
+                    app.MapGet("/tenants/{tenant}/users", (string tenant) => tenant).WithPartitionKey(PartitionKeySource.Header, {|PH0007:"TENANT"|});
+                    app.MapGet("/orders/{id}", [PartitionKey(PartitionKeySource.Query, {|PH0007:"id"|})] (string id) => id);
+
+                    // A header or query value the path does not carry: nothing to check it against.
+                    app.MapGet("/carts/{cartId}/items", (string cartId) => cartId).WithPartitionKey(PartitionKeySource.Header, "X-Tenant");
+                    app.MapGet("/search", (string q) => q).WithPartitionKey(PartitionKeySource.Query, "tenant");
+                    app.MapGet("/users/{id}", (string id) => id).WithPartitionKey(PartitionKeySource.Claim, "id");
+                }
+            }
+
+            [Route("accounts/{accountId}")]
+            public sealed class AccountsController : ControllerBase
+            {
+                [HttpGet]
+                [PartitionKey(PartitionKeySource.Header, {|PH0007:"accountId"|})]
+                public string Get(string accountId) => accountId;
+            }
+            """);
+    }
 }
