@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Filters;
-using Microsoft.Extensions.Options;
 using PartitionedHosting.Execution;
 
 namespace PartitionedHosting.Mvc;
@@ -28,10 +27,4 @@ internal sealed class PartitionStreamResultFilter : IAsyncAlwaysRunResultFilter
 
         return next();
     }
-}
-
-/// <summary>Adds <see cref="PartitionStreamResultFilter"/> to every MVC application.</summary>
-internal sealed class PartitionMvcOptionsSetup : IConfigureOptions<MvcOptions>
-{
-    public void Configure(MvcOptions options) => options.Filters.Add(new PartitionStreamResultFilter());
 }

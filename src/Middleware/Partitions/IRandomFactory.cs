@@ -8,9 +8,3 @@ internal interface IRandomFactory
 {
     Random Create();
 }
-
-/// <summary>The shared, thread-safe <see cref="Random.Shared"/>.</summary>
-internal sealed class SharedRandomFactory : IRandomFactory
-{
-    public Random Create() => Random.Shared;
-}
