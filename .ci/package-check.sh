@@ -29,6 +29,27 @@ for id in PartitionedHosting.Middleware PartitionedHosting.Hosting PartitionedHo
   done
 done
 echo "ok:   packed $version: $(cd "$work/feed" && echo *)"
+for id in PartitionedHosting.Middleware PartitionedHosting.Hosting PartitionedHosting.Yarp; do
+  python3 - "$work/feed/$id.$version.nupkg" <<'CHECK' || exit 1
+import re, sys, zipfile
+package = zipfile.ZipFile(sys.argv[1])
+nuspec = package.read(next(n for n in package.namelist() if n.endswith('.nuspec'))).decode()
+wanted = {
+    'licence expression': r'<license type="expression">MIT</license>',
+    'readme': r'<readme>README.md</readme>',
+    'project URL': r'<projectUrl>https://',
+    'repository and commit': r'<repository type="git" url="https://[^"]+"[^>]* commit="[0-9a-f]{40}"',
+    'description': r'<description>.{20,}</description>',
+    'tags': r'<tags>.+</tags>',
+}
+missing = [what for what, pattern in wanted.items() if not re.search(pattern, nuspec)]
+missing += [f'{name} in the package' for name in ('README.md', 'LICENSE') if name not in package.namelist()]
+if missing:
+    print(f"FAIL: {sys.argv[1].split('/')[-1]} lacks: {', '.join(missing)}")
+    sys.exit(1)
+CHECK
+done
+echo "ok:   every package has its licence, readme, project URL, repository commit, description and tags"
 for dll in PartitionedHosting.Analyzers.dll PartitionedHosting.Analyzers.CodeFixes.dll; do
   python3 -c 'import sys, zipfile; sys.exit(0 if sys.argv[2] in zipfile.ZipFile(sys.argv[1]).namelist() else 1)' \
     "$work/feed/PartitionedHosting.Hosting.$version.nupkg" "analyzers/dotnet/cs/$dll" || { echo "FAIL: $dll is not in analyzers/dotnet/cs of PartitionedHosting.Hosting"; exit 1; }
