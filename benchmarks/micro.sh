@@ -12,6 +12,8 @@
 #   --no-build-references   build benchmarks/Micro without rebuilding src/ (which must be built in Release)
 #   --no-build              use the existing Release build
 # BenchmarkDotNet's own output and artifacts go to benchmarks/out/micro/ (ignored by git).
+# Where a request's bytes go, by type: dotnet run -c Release --project benchmarks/Micro -- --allocations SingleThreaded
+# (or Plain, FreeThreaded).
 set -euo pipefail
 script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$script")/.."

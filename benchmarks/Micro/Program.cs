@@ -7,5 +7,11 @@ using BenchmarkDotNet.Running;
 // partitions. benchmarks/micro.sh runs them.
 // Benchmarks always run in this process (--inProcess): BenchmarkDotNet's default toolchain would generate and build a
 // project of its own, rebuilding src/ with it.
+if (args is ["--allocations", var architecture])
+{
+    await AllocationProfile.RunAsync(architecture);
+    return;
+}
+
 string[] arguments = args.Contains("--inProcess", StringComparer.OrdinalIgnoreCase) ? args : ["--inProcess", .. args];
 BenchmarkSwitcher.FromAssembly(typeof(DistributionBenchmarks).Assembly).Run(arguments, DefaultConfig.Instance.AddDiagnoser(MemoryDiagnoser.Default));

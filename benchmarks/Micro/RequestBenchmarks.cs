@@ -17,7 +17,9 @@ using PartitionedHosting.Partitions;
 /// socket: what the partitioning adds to a request, without the noise of a network and a load generator. <c>Plain</c>
 /// is the same application without partitions; the partitioned ones see their connection's partition as a connection
 /// feature, as behind Kestrel. A <c>SingleThreaded</c> request hops from the benchmark's thread into its partition and
-/// back, as one from Kestrel's thread pool does.
+/// back, as one from Kestrel's thread pool does. Its <c>Allocated</c> then includes this harness's own async state
+/// machine (about 130 B), which Kestrel's connection loop allocates once per connection, not per request:
+/// <c>--allocations SingleThreaded</c> (<see cref="AllocationProfile"/>) shows the types.
 /// </summary>
 [MemoryDiagnoser]
 public class RequestBenchmarks
