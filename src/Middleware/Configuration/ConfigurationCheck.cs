@@ -91,13 +91,20 @@ internal static class ConfigurationCheck
             return;
         }
 
+        if (!string.IsNullOrEmpty(setting.Value))
+        {
+            // A value where a section belongs ("Admission": 512, a comma-separated Cluster:Nodes): the binder would throw.
+            problems.Add(key, $"{key} = '{setting.Value}' is not valid; allowed values: a section ({Shape(type)}), not a single value.");
+            return;
+        }
+
         if (FindGeneric(type, typeof(IDictionary<,>)) is { } dictionary)
         {
             CheckEntries(setting, dictionary[0], dictionary[1], key, problems);
         }
         else if (FindGeneric(type, typeof(ICollection<>)) is { } collection)
         {
-            CheckEntries(setting, typeof(int), collection[0], key, problems);
+            CheckEntries(setting, typeof(int), collection[0], key, problems, isList: true);
         }
         else
         {
@@ -105,12 +112,18 @@ internal static class ConfigurationCheck
         }
     }
 
-    private static void CheckEntries(IConfigurationSection section, Type keyType, Type valueType, string path, Problems problems)
+    private static void CheckEntries(IConfigurationSection section, Type keyType, Type valueType, string path, Problems problems, bool isList = false)
     {
         foreach (var entry in section.GetChildren())
         {
             if (IsUnset(entry))
             {
+                // An empty entry of a list would be dropped, and the entries after it would move up one place.
+                if (isList)
+                {
+                    problems.Add($"{path}:{entry.Key}", $"{path}:{entry.Key} is empty; allowed values: {Shape(valueType)}.");
+                }
+
                 continue;
             }
 
@@ -159,11 +172,19 @@ internal static class ConfigurationCheck
         type = Nullable.GetUnderlyingType(type) ?? type;
         return type.IsEnum ? string.Join(", ", Enum.GetNames(type))
             : type == typeof(bool) ? "true, false"
+            : type == typeof(string) ? "a string"
             : type == typeof(TimeSpan) ? "a duration such as 00:00:02.5"
             : Type.GetTypeCode(type) is TypeCode.Double or TypeCode.Single or TypeCode.Decimal ? "a number"
             : type.IsPrimitive ? "an integer"
             : $"a {type.Name}";
     }
+
+    // What a section or an entry holds, in words.
+    private static string Shape(Type type) =>
+        IsValue(type) ? Describe(type)
+        : FindGeneric(type, typeof(IDictionary<,>)) is not null ? "entries keyed by index"
+        : FindGeneric(type, typeof(ICollection<>)) is not null ? "a list, one entry per index"
+        : "its settings";
 
     private static Type[]? FindGeneric(Type type, Type definition) =>
         (type.IsGenericType && type.GetGenericTypeDefinition() == definition ? type : null)?.GetGenericArguments()

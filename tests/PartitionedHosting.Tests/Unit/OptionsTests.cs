@@ -175,6 +175,46 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void ValuesWhereSectionsBelong_AndEmptyListEntries_AreReported_NotThrownByTheBinder()
+    {
+        var options = Bind(new()
+        {
+            ["PartitionedHosting:Admission"] = "512",
+            ["PartitionedHosting:Keys"] = "/carts/{id}",
+            ["PartitionedHosting:Partitions:1"] = "FreeThreaded",
+            ["PartitionedHosting:Cluster:Nodes:0"] = "http://a",
+            ["PartitionedHosting:Cluster:Nodes:1"] = "",
+            ["PartitionedHosting:Cluster:Nodes:2"] = "http://c",
+            ["PartitionedHosting:Cluster:Self"] = "1",
+            ["PartitionedHosting:Recycling:AfterRequests"] = "1000",
+        });
+
+        var result = Validate(options);
+
+        Assert.Equal(
+            [
+                "PartitionedHosting:Admission = '512' is not valid; allowed values: a section (its settings), not a single value.",
+                "PartitionedHosting:Cluster:Nodes:1 is empty; allowed values: a string.",
+                "PartitionedHosting:Keys = '/carts/{id}' is not valid; allowed values: a section (a list, one entry per index), not a single value.",
+                "PartitionedHosting:Partitions:1 = 'FreeThreaded' is not valid; allowed values: a section (its settings), not a single value.",
+            ],
+            result.Failures!.Where(f => !f.StartsWith("PartitionedHosting:Cluster:Self", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+
+        // What was right is bound all the same, so that validation sees it.
+        Assert.Equal(1000, options.Recycling.AfterRequests);
+    }
+
+    [Fact]
+    public void ACommaSeparatedListInOneValue_IsReported()
+    {
+        var result = Validate(Bind(new() { ["PartitionedHosting:Cluster:Nodes"] = "http://a,http://b" }));
+
+        Assert.Contains(
+            "PartitionedHosting:Cluster:Nodes = 'http://a,http://b' is not valid; allowed values: a section (a list, one entry per index), not a single value.",
+            result.Failures!);
+    }
+
+    [Fact]
     public void Validation_ChecksValuesSetInCode_NamingTheirKeys()
     {
         var options = new PartitionedHostingOptions { PartitionCount = 2, Mode = (ExecutionMode)7 };
