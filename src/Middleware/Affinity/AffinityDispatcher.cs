@@ -286,8 +286,10 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
                 features.Set<IHttpResponseFeature>(moved.Response);
             }
 
-            // Awaited with the current partition's context, so that the request comes back to it afterwards.
-            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner), dequeues: true).ConfigureAwait(true);
+            // Awaited with the current partition's context, so that the request comes back to it afterwards. Admitted
+            // to run at once (already on the owner's thread: a request resumed there after a slot move), it holds no
+            // place in the queue to give up.
+            await owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner), dequeues: !admission.RunsInline).ConfigureAwait(true);
         }
         finally
         {
