@@ -85,28 +85,56 @@ public sealed class BlockingCallAnalyzer : PartitionAnalyzer
     }
 
     /// <summary>
-    /// Whether <paramref name="task"/> is known complete at <paramref name="at"/>: an earlier <c>await</c> of the same
-    /// body awaited it, or <c>Task.WhenAll</c> of it (<c>await Task.WhenAll(a, b); return a.Result + b.Result;</c>),
-    /// where the task is a local, a parameter or a field, an element of one, or the parameter of a lambda over one
+    /// Whether <paramref name="task"/> is known complete at <paramref name="at"/>: an <c>await</c> earlier in the same
+    /// function, in a block that encloses the use, awaited that very expression, or <c>Task.WhenAll</c> of it
+    /// (<c>await Task.WhenAll(a, b); return a.Result + b.Result;</c>), and the variable was not assigned since. The task
+    /// is a local, a parameter or a field, an element of one, or the parameter of a lambda over one
     /// (<c>tasks.Select(t =&gt; t.Result)</c> after <c>await Task.WhenAll(tasks)</c>).
     /// </summary>
     private static bool CompletedBefore(IOperation? task, IOperation at)
     {
-        if (Root(task) is not { } root || at.SemanticModel is not { } model)
+        var anchor = at;
+        if (task is null || Root(task, ref anchor) is not { } root || at.SemanticModel is not { } model)
         {
             return false;
         }
 
-        var member = at.Syntax.FirstAncestorOrSelf<SyntaxNode>(n => n is BaseMethodDeclarationSyntax or LocalFunctionStatementSyntax or CompilationUnitSyntax);
-        return member is not null && member.DescendantNodes()
-            .OfType<AwaitExpressionSyntax>()
-            .Where(a => a.Span.End <= at.Syntax.SpanStart)
-            .Select(a => model.GetOperation(a) as IAwaitOperation)
-            .Any(a => a is not null && Completes(a.Operation, root));
+        var function = Function(anchor.Syntax);
+        if (function is null)
+        {
+            return false;
+        }
+
+        foreach (var awaitSyntax in function.DescendantNodes().OfType<AwaitExpressionSyntax>())
+        {
+            if (awaitSyntax.Span.End > anchor.Syntax.SpanStart || Function(awaitSyntax) != function ||
+                awaitSyntax.FirstAncestorOrSelf<StatementSyntax>() is not { Parent: BlockSyntax or GlobalStatementSyntax } statement ||
+                !(statement.Parent is GlobalStatementSyntax ? statement.Parent.Parent! : statement.Parent).Span.Contains(anchor.Syntax.Span) ||
+                model.GetOperation(awaitSyntax) is not IAwaitOperation awaited ||
+                !Completes(awaited.Operation, task, root))
+            {
+                continue;
+            }
+
+            var assignedSince = function.DescendantNodes()
+                .OfType<AssignmentExpressionSyntax>()
+                .Any(a => a.SpanStart > awaitSyntax.Span.End && a.SpanStart < anchor.Syntax.SpanStart &&
+                    SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(a.Left).Symbol, root));
+            if (!assignedSince)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
-    // Whether awaiting 'awaited' completes the task whose root is 'root': the task itself, or Task.WhenAll over it.
-    private static bool Completes(IOperation awaited, ISymbol root)
+    // The innermost function (lambda, local function, method, or the top-level statements) that 'node' is in.
+    private static SyntaxNode? Function(SyntaxNode node) =>
+        node.Parent?.FirstAncestorOrSelf<SyntaxNode>(n => n is AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax or BaseMethodDeclarationSyntax or CompilationUnitSyntax);
+
+    // Whether awaiting 'awaited' completes 'task': the same expression, or Task.WhenAll over its root.
+    private static bool Completes(IOperation awaited, IOperation task, ISymbol root)
     {
         awaited = Unwrap(awaited);
         if (awaited is IInvocationOperation { TargetMethod.Name: "ConfigureAwait", Instance: { } configured })
@@ -119,36 +147,50 @@ public sealed class BlockingCallAnalyzer : PartitionAnalyzer
             return whenAll.Arguments.Any(a => a.Value.DescendantsAndSelf().Any(o => SymbolEqualityComparer.Default.Equals(Root(o), root)));
         }
 
-        return SymbolEqualityComparer.Default.Equals(Root(awaited), root);
+        return Root(Unwrap(task)) is { } direct && SymbolEqualityComparer.Default.Equals(direct, root) &&
+            Microsoft.CodeAnalysis.CSharp.SyntaxFactory.AreEquivalent(awaited.Syntax, Unwrap(task).Syntax);
     }
 
-    /// <summary>The local, parameter or field a task expression reads, through element access and lambda parameters.</summary>
     private static ISymbol? Root(IOperation? operation)
     {
-        switch (operation is null ? null : Unwrap(operation))
+        var anchor = operation!;
+        return operation is null ? null : Root(operation, ref anchor);
+    }
+
+    /// <summary>
+    /// The local, parameter or field a task expression reads, through element access and lambda parameters; for a
+    /// lambda's parameter, <paramref name="anchor"/> becomes the call the lambda is given to, where the sequence is read.
+    /// </summary>
+    private static ISymbol? Root(IOperation operation, ref IOperation anchor)
+    {
+        switch (Unwrap(operation))
         {
             case ILocalReferenceOperation local:
                 return local.Local;
             case IFieldReferenceOperation field:
                 return field.Field;
             case IArrayElementReferenceOperation element:
-                return Root(element.ArrayReference);
-            case IPropertyReferenceOperation { Property.IsIndexer: true } indexer:
-                return Root(indexer.Instance);
+                return Root(element.ArrayReference, ref anchor);
+            case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: { } indexed }:
+                return Root(indexed, ref anchor);
             case IParameterReferenceOperation { Parameter.ContainingSymbol: IMethodSymbol { MethodKind: MethodKind.AnonymousFunction } } lambdaParameter:
                 // t in tasks.Select(t => t.Result): the sequence the lambda is given with.
                 var parent = lambdaParameter.Parameter.ContainingSymbol.DeclaringSyntaxReferences.FirstOrDefault() is { } syntax
-                    ? operation!.SemanticModel?.GetOperation(syntax.GetSyntax())?.Parent
+                    ? operation.SemanticModel?.GetOperation(syntax.GetSyntax())?.Parent
                     : null;
                 while (parent is IDelegateCreationOperation or IConversionOperation)
                 {
                     parent = parent.Parent;
                 }
 
-                return parent is IArgumentOperation { Parent: IInvocationOperation { TargetMethod.IsExtensionMethod: true, Arguments.Length: > 0 } over } &&
-                    IsSequenceOf(over.Arguments[0].Value, lambdaParameter.Parameter.Type)
-                    ? Root(over.Arguments[0].Value)
-                    : lambdaParameter.Parameter;
+                if (parent is IArgumentOperation { Parent: IInvocationOperation { TargetMethod.IsExtensionMethod: true, Arguments.Length: > 0 } over } &&
+                    IsSequenceOf(over.Arguments[0].Value, lambdaParameter.Parameter.Type))
+                {
+                    anchor = over;
+                    return Root(over.Arguments[0].Value, ref anchor);
+                }
+
+                return lambdaParameter.Parameter;
             case IParameterReferenceOperation parameter:
                 return parameter.Parameter;
             default:

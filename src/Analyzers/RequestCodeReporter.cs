@@ -83,6 +83,8 @@ internal sealed class RequestCodeReporter
     /// </summary>
     public bool IsRequestCode(CodeLocation where) => where.IsRequestCode || where.Method is { } method && IsRequestMethod(method);
 
+    // A handler, a method of a partition-local service, or a local function of one of them (run in place by it).
     private bool IsRequestMethod(IMethodSymbol method) =>
-        _handlers.ContainsKey(method.OriginalDefinition) || PartitionLocal?.Contains(method.ContainingType) == true;
+        _handlers.ContainsKey(method.OriginalDefinition) || PartitionLocal?.Contains(method.ContainingType) == true ||
+        method is { MethodKind: MethodKind.LocalFunction, ContainingSymbol: IMethodSymbol outer } && IsRequestMethod(outer);
 }

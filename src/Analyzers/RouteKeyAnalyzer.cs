@@ -72,11 +72,18 @@ public sealed class RouteKeyAnalyzer : PartitionAnalyzer
                 {
                     var type = (INamedTypeSymbol)symbol.Symbol;
                     var typeKey = DeclaredKey(type, attribute);
-                    var prefixes = Templates(type, routeTemplate);
+                    // [Route] on a controller is inherited: the nearest class that has one gives the prefixes.
+                    var prefixes = new List<string>();
+                    for (var current = type; current is not null && prefixes.Count == 0; current = current.BaseType)
+                    {
+                        prefixes = Templates(current, routeTemplate);
+                    }
+
                     var reportedTypeKey = false;
                     foreach (var action in type.GetMembers().OfType<IMethodSymbol>())
                     {
-                        if (action is not { MethodKind: MethodKind.Ordinary, DeclaredAccessibility: Accessibility.Public, IsStatic: false } ||
+                        if (action is not { MethodKind: MethodKind.Ordinary, DeclaredAccessibility: Accessibility.Public, IsStatic: false, IsOverride: false } ||
+                            action.GetAttributes().Any(a => a.AttributeClass?.Name == "NonActionAttribute") ||
                             Routes(prefixes, Templates(action, routeTemplate)) is not { Count: > 0 } routes)
                         {
                             continue;

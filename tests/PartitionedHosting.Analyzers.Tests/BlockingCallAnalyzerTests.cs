@@ -186,6 +186,14 @@ public sealed class BlockingCallAnalyzerTests
                     return next(context);
                 }
 
+                // A local function of a handler runs in place, as the handler's code.
+                public static string Local(Task<string> name)
+                {
+                    return Read();
+
+                    string Read() => {|PH0001:name.Result|};
+                }
+
                 // Given to Map as its setup callback, which runs once at startup.
                 public static void Branch(IApplicationBuilder branch) => Thread.Sleep(1);
 
@@ -201,6 +209,7 @@ public sealed class BlockingCallAnalyzerTests
                 public static void Map(WebApplication app)
                 {
                     app.MapGet("/name", Handlers.Get);
+                    app.MapGet("/local", Handlers.Local);
                     app.Use(Handlers.Middleware);
                     app.Map("/branch", Handlers.Branch);
                     app.MapGet("/work", () => Task.Run(Handlers.Work));
@@ -268,6 +277,32 @@ public sealed class BlockingCallAnalyzerTests
                     {
                         await Task.WhenAny(a, b);
                         return {|PH0001:a.Result|};
+                    });
+
+                    // Awaited by another handler, in a branch, before the variable changed, or another element: still waits.
+                    var config = Task.FromResult(1);
+                    app.MapGet("/config", async () => await config);
+                    app.MapGet("/config-result", () => {|PH0001:config.Result|});
+                    app.MapGet("/branch", async (Task<int> a, bool hot) =>
+                    {
+                        if (hot)
+                        {
+                            await a;
+                        }
+
+                        return {|PH0001:a.Result|};
+                    });
+                    app.MapGet("/reassigned", async (Task<int> a, Task<int> b) =>
+                    {
+                        await a;
+                        a = b;
+                        return {|PH0001:a.Result|};
+                    });
+                    app.MapGet("/element", async () =>
+                    {
+                        var tasks = new[] { Task.FromResult(1), Task.FromResult(2) };
+                        await tasks[0];
+                        return tasks[0].Result + {|PH0001:tasks[1].Result|};
                     });
 
                     // Awaited after, or another task: still a blocking wait.

@@ -80,6 +80,35 @@ public sealed class RouteKeyAnalyzerTests
                 public string Name(string id) => id;
             }
 
+            // The route of a base controller is inherited; [NonAction] methods and overrides are not actions.
+            [Route("tenants/{tenant}/[controller]")]
+            public abstract class TenantControllerBase : ControllerBase
+            {
+            }
+
+            [PartitionKey("tenant")]
+            public sealed class InvoicesController : TenantControllerBase
+            {
+                [HttpGet("{id}")]
+                public string Get(string id) => id;
+
+                [NonAction]
+                public string Helper() => "";
+
+                public override string ToString() => "invoices";
+            }
+
+            [Route("carts")]
+            [PartitionKey("cartId")]
+            public sealed class CartsController : ControllerBase
+            {
+                [HttpGet("{cartId}")]
+                public string Get(string cartId) => cartId;
+
+                [NonAction]
+                public string Helper() => "";
+            }
+
             // Conventional routing: the routes are not known at compile time.
             [PartitionKey("id")]
             public sealed class HomeController : Controller
