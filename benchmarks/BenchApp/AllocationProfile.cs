@@ -3,7 +3,8 @@ using System.Diagnostics.Tracing;
 
 /// <summary>
 /// Samples what the server allocates (the runtime's allocation ticks, one per ~100 KB), by type, and prints the top
-/// types at exit: BENCH_ALLOC_PROFILE=1. For finding the allocations of the request path.
+/// types at exit: BENCH_ALLOC_PROFILE=1. For finding the allocations of the request path. benchmarks/Micro compiles it
+/// too, for its --allocations mode.
 /// </summary>
 internal sealed class AllocationProfile : EventListener
 {
@@ -30,10 +31,16 @@ internal sealed class AllocationProfile : EventListener
 
     public void Print()
     {
-        var total = _bytes.Values.Sum();
-        foreach (var (type, bytes) in _bytes.OrderByDescending(t => t.Value).Take(25))
+        foreach (var (type, share) in Top(25))
         {
-            Console.WriteLine($"alloc {bytes * 100.0 / total,5:F1}%  {type}");
+            Console.WriteLine($"alloc {share * 100,5:F1}%  {type}");
         }
+    }
+
+    /// <summary>The types that allocated most, with their share of the bytes sampled (also used by benchmarks/Micro).</summary>
+    public IEnumerable<(string Type, double Share)> Top(int count)
+    {
+        var total = Math.Max(1, _bytes.Values.Sum());
+        return _bytes.OrderByDescending(t => t.Value).Take(count).Select(t => (t.Key, t.Value / (double)total)).ToList();
     }
 }

@@ -9,7 +9,7 @@ using BenchmarkDotNet.Running;
 // project of its own, rebuilding src/ with it.
 if (args is ["--allocations", var architecture])
 {
-    await AllocationProfile.RunAsync(architecture);
+    await RequestAllocations.RunAsync(architecture);
     return;
 }
 

@@ -19,7 +19,7 @@ using PartitionedHosting.Partitions;
 /// feature, as behind Kestrel. A <c>SingleThreaded</c> request hops from the benchmark's thread into its partition and
 /// back, as one from Kestrel's thread pool does. Its <c>Allocated</c> then includes this harness's own async state
 /// machine (about 130 B), which Kestrel's connection loop allocates once per connection, not per request:
-/// <c>--allocations SingleThreaded</c> (<see cref="AllocationProfile"/>) shows the types.
+/// <c>--allocations SingleThreaded</c> (<see cref="RequestAllocations"/>) shows the types.
 /// </summary>
 [MemoryDiagnoser]
 public class RequestBenchmarks
