@@ -1,6 +1,8 @@
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.Affinity;
@@ -27,8 +29,12 @@ internal sealed class PartitionedHostingMiddleware
     private readonly ObjectPool<PartitionRequest> _requests;
     private readonly ILogger _logger;
 
-    public PartitionedHostingMiddleware(RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, UnpartitionedEndpoints unpartitioned, ILogger<PartitionedHostingMiddleware> logger)
+    public PartitionedHostingMiddleware(
+        RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, UnpartitionedEndpoints unpartitioned, ILogger<PartitionedHostingMiddleware> logger, IServiceProvider services)
     {
+        // By name: the library does not reference the test host, whose server ends a failed request without its
+        // OnCompleted callbacks.
+        runtime.ServerSkipsOnCompletedOnFailure = services.GetService<IServer>()?.GetType().FullName == "Microsoft.AspNetCore.TestHost.TestServer";
         _keys = keys;
         _unpartitioned = unpartitioned;
         _next = next;
@@ -117,7 +123,17 @@ internal sealed class PartitionedHostingMiddleware
 
         // Disposed when the synchronous part returns; the request's continuations keep the scope they captured.
         using var scope = _runtime.BeginLogScope(instance);
-        return _next(context);
+        Task pipeline;
+        try
+        {
+            pipeline = _next(context);
+        }
+        catch (Exception error) when (request.EndsOnFailure)
+        {
+            pipeline = Task.FromException(error);
+        }
+
+        return request.EndOnFailure(pipeline);
     }
 
     private Task Dispatch(HttpContext context, PartitionAdmission admission)

@@ -1,5 +1,6 @@
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.DependencyInjection;
 
@@ -50,6 +51,7 @@ internal sealed class InFlightRequest : IResettable
 
     private HttpContext? _context;
     private int _state;
+    private EndOnce? _endOnce;
 
     public PartitionInstance Instance { get; private set; } = null!;
 
@@ -61,15 +63,54 @@ internal sealed class InFlightRequest : IResettable
     /// <summary>The request's response feature in a single-threaded partition.</summary>
     public Dispatch.PartitionResponseFeature Response { get; } = new();
 
-    /// <summary>Starts following a request admitted by <paramref name="instance"/>.</summary>
-    public void Start(PartitionInstance instance, HttpContext context, RateLimitLease? lease)
+    /// <summary>
+    /// Starts following a request admitted by <paramref name="instance"/>, until <paramref name="serverResponse"/>'s
+    /// <c>OnCompleted</c> callbacks run (last of them, registered first), or, under a server that runs none for a request
+    /// whose pipeline failed (TestServer), until that failure (see <see cref="EndOnFailure"/>).
+    /// </summary>
+    public void Start(PartitionInstance instance, HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
     {
         Instance = instance;
         _context = context;
         Lease = lease;
+        if (instance.Runtime.ServerSkipsOnCompletedOnFailure)
+        {
+            _endOnce = new EndOnce(this);
+            serverResponse.OnCompleted(EndOnce.OnResponseCompleted, _endOnce);
+        }
+        else
+        {
+            _endOnce = null;
+            serverResponse.OnCompleted(OnResponseCompleted, this);
+        }
 
         // Published last: an abort that sees the node running sees its instance and context.
         Volatile.Write(ref _state, Running);
+    }
+
+    /// <summary>Whether <see cref="EndOnFailure"/> ends the request when its pipeline fails.</summary>
+    public bool EndsOnFailure => _endOnce is not null;
+
+    /// <summary>
+    /// <paramref name="pipeline"/>, the request's, which also ends the request when it fails under a server that then
+    /// runs no <c>OnCompleted</c> callbacks (TestServer: <c>WebApplicationFactory</c>'s tests of endpoints that throw);
+    /// elsewhere <paramref name="pipeline"/> itself. A caller turns a pipeline that throws at once into a failed one
+    /// when <see cref="EndsOnFailure"/>.
+    /// </summary>
+    public Task EndOnFailure(Task pipeline) =>
+        _endOnce is not { } end || pipeline.IsCompletedSuccessfully ? pipeline : EndOnFailureAsync(pipeline, end);
+
+    private static async Task EndOnFailureAsync(Task pipeline, EndOnce end)
+    {
+        try
+        {
+            await pipeline.ConfigureAwait(false);
+        }
+        catch
+        {
+            await end.RunAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>Aborts the request if the node follows one of <paramref name="instance"/>; true when it did.</summary>
@@ -136,5 +177,18 @@ internal sealed class InFlightRequest : IResettable
         _context = null;
         Lease = null;
         return true;
+    }
+
+    /// <summary>
+    /// A request's end under a server that may not run its <c>OnCompleted</c> callbacks: by the callback or by the
+    /// pipeline's failure, whichever comes first, once (a node is pooled: a second end would end its next request).
+    /// </summary>
+    private sealed class EndOnce(InFlightRequest request)
+    {
+        public static readonly Func<object, Task> OnResponseCompleted = static state => ((EndOnce)state).RunAsync();
+
+        private int _ended;
+
+        public Task RunAsync() => Interlocked.Exchange(ref _ended, 1) == 0 ? InFlightRequest.OnResponseCompleted(request) : Task.CompletedTask;
     }
 }

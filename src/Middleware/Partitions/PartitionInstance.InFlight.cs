@@ -21,8 +21,7 @@ internal sealed partial class PartitionInstance
     public InFlightRequest Track(HttpContext context, IHttpResponseFeature serverResponse, RateLimitLease? lease)
     {
         var request = InFlightRequests.Rent();
-        request.Start(this, context, lease);
-        serverResponse.OnCompleted(InFlightRequest.OnResponseCompleted, request);
+        request.Start(this, context, serverResponse, lease);
         return request;
     }
 

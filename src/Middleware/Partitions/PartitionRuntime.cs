@@ -88,6 +88,12 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
     public TimeProvider TimeProvider { get; }
 
+    /// <summary>
+    /// Whether the server runs no <c>OnCompleted</c> callbacks for a request whose pipeline failed (TestServer), so
+    /// that such a request must be ended by its failure; set by the partitioning middleware, before the first request.
+    /// </summary>
+    public bool ServerSkipsOnCompletedOnFailure { get; set; }
+
     public PartitionedHostingInstruments Metrics { get; }
 
     /// <summary>The randomness of recycle jitter.</summary>
