@@ -135,6 +135,57 @@ public sealed class AdmissionControlTests
         }
     }
 
+    [Theory]
+    [InlineData("Partitioned")]
+    [InlineData("Kestrel")]
+    public async Task RequestsThatStartOnTheirPartitionsThread_TakeNoPlaceInTheQueue(string transport)
+    {
+        // Six connections at once on one single-threaded partition whose queue holds one request, each request holding
+        // the thread for a while. Over the Partitioned transport a connection's request is read and run on the
+        // partition's thread, at once: none waits in the queue, so none is refused. Over Kestrel's, they hop in and wait
+        // there: past the one place, 503.
+        var settings = Settings.Partitioned(1, "SingleThreaded", maxQueueLength: 1);
+        settings["PartitionedHosting:Transport"] = transport;
+        var queuedWhileRunning = 0;
+        await using var app = await KestrelTestApp.StartAsync(settings, a => a.MapGet("/busy", (IPartitionContext partition) =>
+        {
+            queuedWhileRunning = Math.Max(queuedWhileRunning, ((PartitionedHosting.Partitions.PartitionInstance)partition).QueueLength);
+            Thread.Sleep(200);
+            return "done";
+        }));
+        var clients = Enumerable.Range(0, 6).Select(_ => app.CreateClient()).ToList();
+        try
+        {
+            // Each connection open first: its first request may be read by Kestrel on the thread pool, which then hops.
+            foreach (var client in clients)
+            {
+                Assert.Equal("done", await client.GetStringAsync("/busy").WaitAsync(KestrelTestApp.Timeout));
+            }
+
+            queuedWhileRunning = 0;
+            using var metrics = new MetricRecorder(app.Services.GetRequiredService<IMeterFactory>());
+            var responses = await Task.WhenAll(clients.Select(c => c.GetAsync("/busy"))).WaitAsync(KestrelTestApp.Timeout);
+            var statuses = responses.Select(r => r.StatusCode).ToList();
+            responses.ToList().ForEach(r => r.Dispose());
+
+            if (transport == "Partitioned")
+            {
+                Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+                Assert.Equal(0, queuedWhileRunning);
+                Assert.Empty(metrics.Of("partitionedhosting.rejections"));
+            }
+            else
+            {
+                Assert.Contains(HttpStatusCode.ServiceUnavailable, statuses);
+                Assert.NotEmpty(metrics.Of("partitionedhosting.rejections"));
+            }
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
     [Fact]
     public async Task RequestWaitingForAPermit_WhenItsInstanceIsReplaced_IsServedByTheNewInstance()
     {
