@@ -124,6 +124,9 @@ public sealed class PartitionedHostingOptions
     /// <summary>Problems found while binding configuration, reported by validation with every other problem.</summary>
     internal List<string> BindingErrors { get; } = [];
 
+    /// <summary>The keys those problems are about, left at their defaults: validation says nothing more of them.</summary>
+    internal List<string> RejectedKeys { get; } = [];
+
     internal ExecutionMode GetMode(int partitionId) =>
         Partitions.TryGetValue(partitionId, out var partition) && partition.Mode is { } mode ? mode : Mode;
 

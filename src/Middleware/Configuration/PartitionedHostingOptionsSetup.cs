@@ -20,6 +20,7 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
     {
         var section = configuration.GetSection(PartitionedHostingDefaults.SectionName);
         var rejected = ConfigurationCheck.Check(section, typeof(PartitionedHostingOptions), options.BindingErrors);
+        options.RejectedKeys.AddRange(rejected);
         new ConfigurationBuilder().AddInMemoryCollection(ConfigurationCheck.Bindable(section, rejected)).Build()
             .Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
     }

@@ -64,8 +64,16 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
             AddFailures(errors, s_partitionAttributes.Validate(key, partition));
         }
 
+        // A key the configuration check rejected keeps its default, which the rules may then find wrong too (a Keys:0:Name
+        // given as a section is also "missing"): its first message says what to fix.
+        var rules = errors.Skip(options.BindingErrors.Count).Where(error => !options.RejectedKeys.Exists(key => IsAbout(error, key)));
+        errors = [.. options.BindingErrors, .. rules];
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+
+    // Whether a message is about that key or a key under it ("PartitionedHosting:Keys:0:Name is missing; ...").
+    private static bool IsAbout(string error, string key) =>
+        error.StartsWith(key, StringComparison.OrdinalIgnoreCase) && error.Length > key.Length && error[key.Length] is ' ' or ':';
 
     private static void AddFailures(List<string> errors, ValidateOptionsResult result)
     {

@@ -205,6 +205,19 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void AKeyTheCheckRejected_IsReportedOnce()
+    {
+        var result = Validate(Bind(new()
+        {
+            ["PartitionedHosting:Keys:0:Pattern"] = "/carts/{id}",
+            ["PartitionedHosting:Keys:0:Name:First"] = "id",
+        }));
+
+        // Not also "Keys:0:Name is missing", which the default it kept would otherwise be.
+        Assert.Equal(["PartitionedHosting:Keys:0:Name is a section; allowed values: a string."], result.Failures!);
+    }
+
+    [Fact]
     public void ACommaSeparatedListInOneValue_IsReported()
     {
         var result = Validate(Bind(new() { ["PartitionedHosting:Cluster:Nodes"] = "http://a,http://b" }));
