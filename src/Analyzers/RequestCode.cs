@@ -92,14 +92,51 @@ internal sealed class RequestCode
                     break;
                 case MethodDeclarationSyntax method:
                     return model.GetDeclaredSymbol(method) is not IMethodSymbol symbol ? CodeLocation.Elsewhere
-                        : IsRequestMethod(symbol) ? CodeLocation.Request
-                        : CodeLocation.In(symbol);
+                        : !IsRequestMethod(symbol) ? CodeLocation.In(symbol)
+                        : RunsOnlyElsewhere(method, symbol, model) ? CodeLocation.Elsewhere
+                        : CodeLocation.Request;
                 case ConstructorDeclarationSyntax or AccessorDeclarationSyntax or OperatorDeclarationSyntax or ConversionOperatorDeclarationSyntax or FieldDeclarationSyntax:
                     return CodeLocation.Elsewhere;
             }
         }
 
         return CodeLocation.Elsewhere;
+    }
+
+    /// <summary>
+    /// Whether a method of a controller, hub or middleware is only ever given, as a method group, to what runs it
+    /// elsewhere (<c>Task.Run(Refresh)</c>, a timer) in its type's declaration, and never called or referenced otherwise
+    /// there: then it is not request code. Looked at only for code that would be reported.
+    /// </summary>
+    private bool RunsOnlyElsewhere(MethodDeclarationSyntax method, IMethodSymbol symbol, SemanticModel model)
+    {
+        if (method.Parent is not TypeDeclarationSyntax type)
+        {
+            return false;
+        }
+
+        var givenElsewhere = false;
+        foreach (var name in type.DescendantNodes().OfType<SimpleNameSyntax>())
+        {
+            if (name.Identifier.ValueText != symbol.Name || method.Span.Contains(name.Span) && name.Parent == method ||
+                !SymbolEqualityComparer.Default.Equals(model.GetSymbolInfo(name).Symbol?.OriginalDefinition, symbol.OriginalDefinition))
+            {
+                continue;
+            }
+
+            // A reference to the method: given to work elsewhere as a method group, or anything else (a call, a handler).
+            var reference = model.GetOperation(name.Parent is MemberAccessExpressionSyntax access && access.Name == name ? access : name);
+            if (reference is IMethodReferenceOperation methodGroup && ClassifyDelegate(methodGroup) == false)
+            {
+                givenElsewhere = true;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        return givenElsewhere;
     }
 
     /// <summary>Whether a method group is given as a request handler: <c>MapGet("/x", Handlers.Get)</c>, <c>Use(Middleware)</c>.</summary>

@@ -316,4 +316,32 @@ public sealed class BlockingCallAnalyzerTests
             }
             """);
     }
+
+    [Fact]
+    public Task AControllerMethodOnlyGivenToTaskRun_IsNotRequestCode()
+    {
+        return Verify<BlockingCallAnalyzer>.AnalyzeAsync("""
+            using System.Threading;
+            using System.Threading.Tasks;
+            using Microsoft.AspNetCore.Mvc;
+
+            public sealed class ReportsController : ControllerBase
+            {
+                [HttpPost("reports")]
+                public async Task<IActionResult> Build()
+                {
+                    await Task.Run(Render);
+                    await Task.Run(Archive);
+                    Archive();
+                    return Ok();
+                }
+
+                // Only ever run on the thread pool.
+                private void Render() => Thread.Sleep(10);
+
+                // Also called from the action, on the partition: request code.
+                private void Archive() => {|PH0001:Thread.Sleep(10)|};
+            }
+            """);
+    }
 }
