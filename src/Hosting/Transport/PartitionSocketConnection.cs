@@ -44,6 +44,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     private readonly int _minimumSegmentSize;
     private List<ArraySegment<byte>>? _gathered;
     private readonly Pipe _input;
+    private readonly PipeReader _reader;
     private readonly Pipe _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly TaskCompletionSource _loopsEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -72,6 +73,9 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
             settings.Pool, readerScheduler: scheduler, writerScheduler: scheduler,
             pauseWriterThreshold: settings.MaxWriteBufferSize, resumeWriterThreshold: settings.MaxWriteBufferSize / 2,
             minimumSegmentSize: _minimumSegmentSize, useSynchronizationContext: false));
+
+        // A single-threaded partition's server reads on the partition's thread, its connection's first request included.
+        _reader = partition.Mode == ExecutionMode.SingleThreaded ? new PartitionInputReader(_input.Reader, partition) : _input.Reader;
 
         Features = new ConnectionFeatures(this, s_ownFeatures);
         Features.Set<IPartitionFeature>(partition);
@@ -102,7 +106,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
 
     public override EndPoint? RemoteEndPoint { get; set; }
 
-    PipeReader IDuplexPipe.Input => _input.Reader;
+    PipeReader IDuplexPipe.Input => _reader;
 
     PipeWriter IDuplexPipe.Output => _output.Writer;
 
