@@ -99,7 +99,7 @@ public sealed class BlockingCallAnalyzer : PartitionAnalyzer
             return false;
         }
 
-        var function = Function(anchor.Syntax);
+        var function = RequestCode.EnclosingFunction(anchor.Syntax);
         if (function is null)
         {
             return false;
@@ -107,7 +107,7 @@ public sealed class BlockingCallAnalyzer : PartitionAnalyzer
 
         foreach (var awaitSyntax in function.DescendantNodes().OfType<AwaitExpressionSyntax>())
         {
-            if (awaitSyntax.Span.End > anchor.Syntax.SpanStart || Function(awaitSyntax) != function ||
+            if (awaitSyntax.Span.End > anchor.Syntax.SpanStart || RequestCode.EnclosingFunction(awaitSyntax) != function ||
                 awaitSyntax.FirstAncestorOrSelf<StatementSyntax>() is not { Parent: BlockSyntax or GlobalStatementSyntax } statement ||
                 !(statement.Parent is GlobalStatementSyntax ? statement.Parent.Parent! : statement.Parent).Span.Contains(anchor.Syntax.Span) ||
                 model.GetOperation(awaitSyntax) is not IAwaitOperation awaited ||
@@ -128,10 +128,6 @@ public sealed class BlockingCallAnalyzer : PartitionAnalyzer
 
         return false;
     }
-
-    // The innermost function (lambda, local function, method, or the top-level statements) that 'node' is in.
-    private static SyntaxNode? Function(SyntaxNode node) =>
-        node.Parent?.FirstAncestorOrSelf<SyntaxNode>(n => n is AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax or BaseMethodDeclarationSyntax or CompilationUnitSyntax);
 
     // Whether awaiting 'awaited' completes 'task': the same expression, or Task.WhenAll over its root.
     private static bool Completes(IOperation awaited, IOperation task, ISymbol root)

@@ -128,19 +128,8 @@ public sealed class PartitionLocalEscapeAnalyzer : PartitionAnalyzer
         operation.SemanticModel?.GetEnclosingSymbol(operation.Syntax.SpanStart)?.ContainingType;
 
     /// <summary>The body (method, local function or lambda) the await is in.</summary>
-    private static IOperation? Body(IOperation operation)
-    {
-        var model = operation.SemanticModel!;
-        for (var node = operation.Syntax.Parent; node is not null; node = node.Parent)
-        {
-            if (node is AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax or BaseMethodDeclarationSyntax)
-            {
-                return model.GetOperation(node);
-            }
-        }
-
-        return null;
-    }
+    private static IOperation? Body(IOperation operation) =>
+        RequestCode.EnclosingFunction(operation.Syntax) is { } function and not CompilationUnitSyntax ? operation.SemanticModel!.GetOperation(function) : null;
 
     // netstandard2.0: a class, not a record.
     private sealed class Capture(CodeLocation where, INamedTypeSymbol? containingType, ImmutableArray<(Location Location, string Name, ITypeSymbol Type)> captured)

@@ -139,6 +139,13 @@ internal sealed class RequestCode
         return givenElsewhere;
     }
 
+    /// <summary>
+    /// The innermost function <paramref name="node"/> is in: a lambda, a local function, a method, or the top-level
+    /// statements (the compilation unit).
+    /// </summary>
+    public static SyntaxNode? EnclosingFunction(SyntaxNode node) =>
+        node.Parent?.FirstAncestorOrSelf<SyntaxNode>(n => n is AnonymousFunctionExpressionSyntax or LocalFunctionStatementSyntax or BaseMethodDeclarationSyntax or CompilationUnitSyntax);
+
     /// <summary>Whether a method group is given as a request handler: <c>MapGet("/x", Handlers.Get)</c>, <c>Use(Middleware)</c>.</summary>
     public bool IsHandler(IMethodReferenceOperation reference) => ClassifyDelegate(reference) == true;
 

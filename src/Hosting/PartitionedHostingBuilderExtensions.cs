@@ -39,7 +39,7 @@ public static class PartitionedHostingBuilderExtensions
         // A test host replaces IServer with TestServer after this; the decorators are then never created, and the
         // partitioning middleware alone assigns partitions. A TestServer registered before (UseTestServer, then this)
         // is left as it is too: it has no connections to assign, and GetTestServer() must find it.
-        ServiceDecoration.Decorate<IServer>(services, static (sp, server) => IsTestServer(server) ? server : new PartitionedServer(server, sp.GetRequiredService<PartitionRuntime>()));
+        ServiceDecoration.Decorate<IServer>(services, static (sp, server) => PartitionRuntime.IsTestServer(server) ? server : new PartitionedServer(server, sp.GetRequiredService<PartitionRuntime>()));
         ServiceDecoration.Decorate<IConnectionListenerFactory>(services, static (sp, factory) => new PartitionedConnectionListenerFactory(
             factory,
             sp.GetRequiredService<PartitionRuntime>(),
@@ -51,7 +51,4 @@ public static class PartitionedHostingBuilderExtensions
                 sp.GetRequiredService<ILoggerFactory>())));
         return builder;
     }
-
-    // By name: the library does not reference the test host.
-    private static bool IsTestServer(IServer server) => server.GetType().FullName == "Microsoft.AspNetCore.TestHost.TestServer";
 }

@@ -289,17 +289,7 @@ internal sealed class AffinityDispatcher(PartitionRuntime runtime, ILogger<Affin
             // Awaited with the current partition's context, so that the request comes back to it afterwards. Admitted
             // to run at once (already on the owner's thread: a request resumed there after a slot move), it holds no
             // place in the queue to give up.
-            Task run;
-            try
-            {
-                run = owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner), dequeues: !admission.RunsInline);
-            }
-            catch (Exception error) when (moved.EndsOnFailure)
-            {
-                run = Task.FromException(error);
-            }
-
-            await moved.EndOnFailure(run).ConfigureAwait(true);
+            await moved.EndOnFailure(owner.InvokeAsync(s_runEndpoint, new EndpointCall(endpoint, context, owner), dequeues: !admission.RunsInline)).ConfigureAwait(true);
         }
         finally
         {

@@ -18,39 +18,23 @@ namespace PartitionedHosting.Configuration;
 /// </remarks>
 internal static class ConfigurationCheck
 {
-    /// <summary>
-    /// Records in <paramref name="errors"/> every problem of <paramref name="section"/> as a <paramref name="type"/>,
-    /// and returns the keys that have them, which the binder must not be given.
-    /// </summary>
-    public static List<string> Check(IConfigurationSection section, Type type, List<string> errors)
+    /// <summary>Every problem of <paramref name="section"/> as a <paramref name="type"/>, with the key it is about.</summary>
+    public static List<ConfigurationProblem> Check(IConfigurationSection section, Type type)
     {
-        var rejected = new List<string>();
-        CheckObject(section, type, section.Path, new Problems(errors, rejected));
-        return rejected;
+        var problems = new List<ConfigurationProblem>();
+        CheckObject(section, type, section.Path, problems);
+        return problems;
     }
 
-    /// <summary>The values of <paramref name="section"/> the binder can take: set, and not under a rejected key.</summary>
-    public static IEnumerable<KeyValuePair<string, string?>> Bindable(IConfigurationSection section, List<string> rejected) =>
+    /// <summary>The values of <paramref name="section"/> the binder can take: set, and not at or under a rejected key.</summary>
+    public static IEnumerable<KeyValuePair<string, string?>> Bindable(IConfigurationSection section, List<ConfigurationProblem> problems) =>
         section.AsEnumerable(makePathsRelative: true)
-            .Where(setting => !string.IsNullOrEmpty(setting.Value) &&
-                !rejected.Exists(key => IsAtOrUnder($"{section.Path}:{setting.Key}", key)));
-
-    private static bool IsAtOrUnder(string path, string key) =>
-        path.StartsWith(key, StringComparison.OrdinalIgnoreCase) && (path.Length == key.Length || path[key.Length] == ':');
-
-    private readonly record struct Problems(List<string> Errors, List<string> Rejected)
-    {
-        public void Add(string key, string error)
-        {
-            Errors.Add(error);
-            Rejected.Add(key);
-        }
-    }
+            .Where(setting => !string.IsNullOrEmpty(setting.Value) && !problems.Exists(problem => problem.Covers($"{section.Path}:{setting.Key}")));
 
     /// <summary>Whether <paramref name="setting"/> is unset: no value (or an empty one) and no children.</summary>
     public static bool IsUnset(IConfigurationSection setting) => string.IsNullOrEmpty(setting.Value) && !setting.GetChildren().Any();
 
-    private static void CheckObject(IConfigurationSection section, Type type, string path, Problems problems)
+    private static void CheckObject(IConfigurationSection section, Type type, string path, List<ConfigurationProblem> problems)
     {
         var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.GetIndexParameters().Length == 0 && (p.SetMethod?.IsPublic == true || !IsValue(p.PropertyType)))
@@ -66,7 +50,7 @@ internal static class ConfigurationCheck
             var property = Array.Find(properties, p => string.Equals(p.Name, child.Key, StringComparison.OrdinalIgnoreCase));
             if (property is null)
             {
-                problems.Add(key, $"{key} is not a known setting; known settings are {string.Join(", ", properties.Select(p => p.Name))}.");
+                problems.Add(new(key, $"{key} is not a known setting; known settings are {string.Join(", ", properties.Select(p => p.Name))}."));
                 continue;
             }
 
@@ -74,18 +58,18 @@ internal static class ConfigurationCheck
         }
     }
 
-    private static void CheckMember(IConfigurationSection setting, Type type, SettingAttribute? rule, string key, Problems problems)
+    private static void CheckMember(IConfigurationSection setting, Type type, SettingAttribute? rule, string key, List<ConfigurationProblem> problems)
     {
         if (IsValue(type))
         {
             var allowed = rule?.Describe(type) ?? Describe(type);
             if (setting.GetChildren().Any())
             {
-                problems.Add(key, $"{key} is a section; allowed values: {allowed}.");
+                problems.Add(new(key, $"{key} is a section; allowed values: {allowed}."));
             }
             else if (!CanConvert(setting.Value!, type))
             {
-                problems.Add(key, SettingAttribute.NotValid(key, setting.Value, allowed));
+                problems.Add(new(key, SettingAttribute.NotValid(key, setting.Value, allowed)));
             }
 
             return;
@@ -94,7 +78,7 @@ internal static class ConfigurationCheck
         if (!string.IsNullOrEmpty(setting.Value))
         {
             // A value where a section belongs ("Admission": 512, a comma-separated Cluster:Nodes): the binder would throw.
-            problems.Add(key, $"{key} = '{setting.Value}' is not valid; allowed values: a section ({Shape(type)}), not a single value.");
+            problems.Add(new(key, $"{key} = '{setting.Value}' is not valid; allowed values: a section ({Shape(type)}), not a single value."));
             return;
         }
 
@@ -112,7 +96,7 @@ internal static class ConfigurationCheck
         }
     }
 
-    private static void CheckEntries(IConfigurationSection section, Type keyType, Type valueType, string path, Problems problems, bool isList = false)
+    private static void CheckEntries(IConfigurationSection section, Type keyType, Type valueType, string path, List<ConfigurationProblem> problems, bool isList = false)
     {
         foreach (var entry in section.GetChildren())
         {
@@ -121,7 +105,7 @@ internal static class ConfigurationCheck
                 // An empty entry of a list would be dropped, and the entries after it would move up one place.
                 if (isList)
                 {
-                    problems.Add($"{path}:{entry.Key}", $"{path}:{entry.Key} is empty; allowed values: {Shape(valueType)}.");
+                    problems.Add(new($"{path}:{entry.Key}", $"{path}:{entry.Key} is empty; allowed values: {Shape(valueType)}."));
                 }
 
                 continue;
@@ -130,7 +114,7 @@ internal static class ConfigurationCheck
             var key = $"{path}:{entry.Key}";
             if (keyType == typeof(int) && !int.TryParse(entry.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
             {
-                problems.Add(key, $"{key}: '{entry.Key}' is not an index; allowed values: an integer of 0 or more.");
+                problems.Add(new(key, $"{key}: '{entry.Key}' is not an index; allowed values: an integer of 0 or more."));
                 continue;
             }
 

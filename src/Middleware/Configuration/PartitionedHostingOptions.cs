@@ -122,10 +122,7 @@ public sealed class PartitionedHostingOptions
     public PartitionClusterOptions Cluster { get; } = new();
 
     /// <summary>Problems found while binding configuration, reported by validation with every other problem.</summary>
-    internal List<string> BindingErrors { get; } = [];
-
-    /// <summary>The keys those problems are about, left at their defaults: validation says nothing more of them.</summary>
-    internal List<string> RejectedKeys { get; } = [];
+    internal List<ConfigurationProblem> BindingProblems { get; } = [];
 
     internal ExecutionMode GetMode(int partitionId) =>
         Partitions.TryGetValue(partitionId, out var partition) && partition.Mode is { } mode ? mode : Mode;

@@ -19,9 +19,8 @@ internal sealed class PartitionedHostingOptionsSetup(IConfiguration configuratio
     public void Configure(PartitionedHostingOptions options)
     {
         var section = configuration.GetSection(PartitionedHostingDefaults.SectionName);
-        var rejected = ConfigurationCheck.Check(section, typeof(PartitionedHostingOptions), options.BindingErrors);
-        options.RejectedKeys.AddRange(rejected);
-        new ConfigurationBuilder().AddInMemoryCollection(ConfigurationCheck.Bindable(section, rejected)).Build()
+        options.BindingProblems.AddRange(ConfigurationCheck.Check(section, typeof(PartitionedHostingOptions)));
+        new ConfigurationBuilder().AddInMemoryCollection(ConfigurationCheck.Bindable(section, options.BindingProblems)).Build()
             .Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
     }
 }

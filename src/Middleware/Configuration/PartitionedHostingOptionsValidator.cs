@@ -17,7 +17,7 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
 
     public ValidateOptionsResult Validate(string? name, PartitionedHostingOptions options)
     {
-        var errors = new List<string>(options.BindingErrors);
+        var errors = new List<string>();
 
         // The section's name as the options' name: the generated validator then names members by their keys.
         AddFailures(errors, s_attributes.Validate(Section, options));
@@ -65,15 +65,11 @@ internal sealed class PartitionedHostingOptionsValidator(ConnectionDistributionP
         }
 
         // A key the configuration check rejected keeps its default, which the rules may then find wrong too (a Keys:0:Name
-        // given as a section is also "missing"): its first message says what to fix.
-        var rules = errors.Skip(options.BindingErrors.Count).Where(error => !options.RejectedKeys.Exists(key => IsAbout(error, key)));
-        errors = [.. options.BindingErrors, .. rules];
+        // given as a section is also "missing"): the check's message says what to fix.
+        var problems = options.BindingProblems;
+        errors = [.. problems.Select(p => p.Message), .. errors.Where(error => !problems.Exists(p => p.Covers(error)))];
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
-
-    // Whether a message is about that key or a key under it ("PartitionedHosting:Keys:0:Name is missing; ...").
-    private static bool IsAbout(string error, string key) =>
-        error.StartsWith(key, StringComparison.OrdinalIgnoreCase) && error.Length > key.Length && error[key.Length] is ' ' or ':';
 
     private static void AddFailures(List<string> errors, ValidateOptionsResult result)
     {

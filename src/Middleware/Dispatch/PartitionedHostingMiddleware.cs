@@ -1,8 +1,6 @@
 using System.Threading.RateLimiting;
-using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.ObjectPool;
 using PartitionedHosting.Affinity;
@@ -29,12 +27,8 @@ internal sealed class PartitionedHostingMiddleware
     private readonly ObjectPool<PartitionRequest> _requests;
     private readonly ILogger _logger;
 
-    public PartitionedHostingMiddleware(
-        RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, UnpartitionedEndpoints unpartitioned, ILogger<PartitionedHostingMiddleware> logger, IServiceProvider services)
+    public PartitionedHostingMiddleware(RequestDelegate next, PartitionRuntime runtime, PartitionKeyCatalog keys, UnpartitionedEndpoints unpartitioned, ILogger<PartitionedHostingMiddleware> logger)
     {
-        // By name: the library does not reference the test host, whose server ends a failed request without its
-        // OnCompleted callbacks.
-        runtime.ServerSkipsOnCompletedOnFailure = services.GetService<IServer>()?.GetType().FullName == "Microsoft.AspNetCore.TestHost.TestServer";
         _keys = keys;
         _unpartitioned = unpartitioned;
         _next = next;

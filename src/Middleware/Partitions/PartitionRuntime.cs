@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -90,9 +91,12 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
 
     /// <summary>
     /// Whether the server runs no <c>OnCompleted</c> callbacks for a request whose pipeline failed (TestServer), so
-    /// that such a request must be ended by its failure; set by the partitioning middleware, before the first request.
+    /// that such a request must be ended by its failure; known once the runtime has started.
     /// </summary>
-    public bool ServerSkipsOnCompletedOnFailure { get; set; }
+    public bool ServerSkipsOnCompletedOnFailure { get; private set; }
+
+    /// <summary>Whether <paramref name="server"/> is the test host's (by name: the library does not reference it).</summary>
+    internal static bool IsTestServer(IServer? server) => server?.GetType().FullName == "Microsoft.AspNetCore.TestHost.TestServer";
 
     public PartitionedHostingInstruments Metrics { get; }
 
@@ -188,6 +192,7 @@ internal sealed partial class PartitionRuntime : IPartitionManager, IAsyncDispos
         _distribution = _policies.Get(options.ConnectionDistribution);
         _keyPolicy = _keyPolicies.Get(options.KeyPolicy);
         KeyFailure = options.KeyFailure;
+        ServerSkipsOnCompletedOnFailure = IsTestServer(_services.GetService<IServer>());
         var environment = _services.GetService<Microsoft.Extensions.Hosting.IHostEnvironment>();
         if (options.DetectEscapes ?? environment?.EnvironmentName == Microsoft.Extensions.Hosting.Environments.Development)
         {
