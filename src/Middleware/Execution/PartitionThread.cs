@@ -45,6 +45,9 @@ internal sealed class PartitionThread : IDisposable
     private volatile bool _ended;
     private long _turnStartedAt;
 
+    // Requests the current turn ran inline (see TryRunInline); only the turn's holder touches it.
+    private int _inlineRequestsThisTurn;
+
     public PartitionThread(string name, Action<Exception> onUnhandledException, TimeProvider? time = null)
     {
         _onUnhandledException = onUnhandledException;
@@ -80,6 +83,14 @@ internal sealed class PartitionThread : IDisposable
 
     /// <summary>How long the current turn of this thread has run; zero while idle.</summary>
     public TimeSpan CurrentTurn => Volatile.Read(ref _turnStartedAt) is var started and not 0 ? _time.GetElapsedTime(started) : TimeSpan.Zero;
+
+    /// <summary>
+    /// Called on this thread (or its stand-in) by a request that would run inline in the current turn: true for the
+    /// turn's first such request, whatever the turn spent before it (reading and parsing it, compiling code for it), and
+    /// for the next ones while the turn is within <paramref name="quantum"/>, so that a burst read in one turn (pipelined
+    /// requests) cannot hold the partition's other work up for longer.
+    /// </summary>
+    public bool TryRunInline(TimeSpan quantum) => _inlineRequestsThisTurn++ == 0 || CurrentTurn <= quantum;
 
     /// <summary>Receives the duration of every turn, when set (metrics).</summary>
     public Action<TimeSpan>? OnTurnCompleted { get; set; }
@@ -332,6 +343,7 @@ internal sealed class PartitionThread : IDisposable
     {
         var started = _time.GetTimestamp();
         Volatile.Write(ref _turnStartedAt, started);
+        _inlineRequestsThisTurn = 0;
         Execute(item, _onUnhandledException);
         Volatile.Write(ref _turnStartedAt, 0);
         OnTurnCompleted?.Invoke(_time.GetElapsedTime(started));

@@ -19,9 +19,10 @@ internal sealed partial class PartitionInstance
     /// <summary>
     /// Whether a single-threaded partition's request runs at once on the calling thread, which is the partition's (the
     /// Partitioned transport resumes the connection there, or the server parses a pipelined request inline after the
-    /// previous one) and has not run a whole quantum: then it takes no place in the partition's queue.
+    /// previous one), as the first request of the thread's turn or within a quantum of it: then it takes no place in the
+    /// partition's queue. Read once per request, as it counts the turn's requests.
     /// </summary>
-    public bool RunsInline => Thread is { IsCurrent: true } thread && thread.CurrentTurn <= s_turnQuantum;
+    public bool RunsInline => Thread is { IsCurrent: true } thread && thread.TryRunInline(s_turnQuantum);
 
     /// <summary>
     /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with

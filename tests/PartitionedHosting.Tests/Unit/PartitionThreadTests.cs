@@ -8,6 +8,28 @@ public sealed class PartitionThreadTests
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
+    public async Task TheFirstRequestOfATurn_RunsInline_HoweverLongTheTurnTookToReachIt_AndLaterOnesOnlyWithinTheQuantum()
+    {
+        // A turn that spent longer than the quantum before its first request (reading and parsing it, compiling the code
+        // on a cold start) still runs that request inline; only the requests after it are held to the quantum.
+        using var thread = new PartitionThread("test", _ => { });
+        thread.Start();
+        var answers = new TaskCompletionSource<(bool First, bool Second, bool NextTurn)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstTurn = (First: false, Second: false);
+        thread.Post(_ =>
+        {
+            Thread.Sleep(20);
+            firstTurn = (thread.TryRunInline(TimeSpan.FromMilliseconds(1)), thread.TryRunInline(TimeSpan.FromMilliseconds(1)));
+            thread.Post(_ => answers.SetResult((firstTurn.First, firstTurn.Second, thread.TryRunInline(TimeSpan.FromMilliseconds(1)))), null);
+        }, null);
+
+        var (first, second, nextTurn) = await answers.Task.WaitAsync(s_timeout);
+        Assert.True(first);
+        Assert.False(second);
+        Assert.True(nextTurn);
+    }
+
+    [Fact]
     public async Task PostedWork_RunsInOrder_OnTheOneThread_WithThePartitionContext()
     {
         using var thread = new PartitionThread("test", _ => { });
