@@ -13,5 +13,11 @@ if (args is ["--allocations", var architecture])
     return;
 }
 
+if (args is ["--loop", var loopArchitecture, var count])
+{
+    await RequestLoop.RunAsync(loopArchitecture, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
 string[] arguments = args.Contains("--inProcess", StringComparer.OrdinalIgnoreCase) ? args : ["--inProcess", .. args];
 BenchmarkSwitcher.FromAssembly(typeof(DistributionBenchmarks).Assembly).Run(arguments, DefaultConfig.Instance.AddDiagnoser(MemoryDiagnoser.Default));
