@@ -153,7 +153,7 @@ internal sealed class PartitionServiceProvider :
     /// (after its OnCompleted callbacks and its partition scope), on whichever thread completed it.
     /// </summary>
     internal ValueTask DisposeApplicationScopeAsync() =>
-        Interlocked.Exchange(ref _applicationScope, null) switch
+        Volatile.Read(ref _applicationScope) is null ? default : Interlocked.Exchange(ref _applicationScope, null) switch
         {
             IAsyncDisposable scope => scope.DisposeAsync(),
             { } scope => Dispose(scope),
