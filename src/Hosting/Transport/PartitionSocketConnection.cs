@@ -6,6 +6,7 @@ using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
+using PartitionedHosting.Execution;
 using PartitionedHosting.Partitions;
 
 namespace PartitionedHosting.Transport;
@@ -31,16 +32,17 @@ namespace PartitionedHosting.Transport;
 /// </remarks>
 internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature,
-    IMemoryPoolFeature
+    IMemoryPoolFeature, IConnectionSchedulingFeature
 {
     private const int MinimumSegmentSize = 4096;
 
     // The features the connection itself implements: answered from it, without an entry per connection.
     private static readonly Type[] s_ownFeatures =
-        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature), typeof(IMemoryPoolFeature)];
+        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature), typeof(IMemoryPoolFeature), typeof(IConnectionSchedulingFeature)];
 
     private readonly Socket _socket;
     private readonly PartitionSocketConnectionSettings _settings;
+    private readonly PartitionConnectionScheduler _scheduler;
     private readonly int _minimumSegmentSize;
     private List<ArraySegment<byte>>? _gathered;
     private readonly Pipe _input;
@@ -64,7 +66,8 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
 
         // Input: the receive loop writes (resuming on the thread pool when the parser frees room), the server reads in
         // the partition. Output: the server writes in the partition, and so does the send loop read, right after it.
-        var scheduler = partition.PipeScheduler;
+        // Both move to the thread pool if the connection turns out to carry HTTP/2 streams.
+        var scheduler = _scheduler = new PartitionConnectionScheduler(partition.PipeScheduler);
         _input = new Pipe(new PipeOptions(
             settings.Pool, readerScheduler: scheduler, writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: settings.MaxReadBufferSize, resumeWriterThreshold: settings.MaxReadBufferSize / 2,
@@ -82,6 +85,16 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
     }
 
     public override string ConnectionId { get; set; }
+
+    /// <inheritdoc/>
+    public void LeavePartitionThread()
+    {
+        if (!_scheduler.UsesThreadPool)
+        {
+            _scheduler.UseThreadPool();
+            PartitionedTransportLog.ConnectionLeftPartitionThread(_settings.Logger, ConnectionId);
+        }
+    }
 
     /// <summary>The listener's pool, for the server's own buffers of this connection (HTTP/2 frames, TLS), as Kestrel's transport gives.</summary>
     public MemoryPool<byte> MemoryPool => _settings.Pool;

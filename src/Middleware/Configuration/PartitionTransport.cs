@@ -14,7 +14,8 @@ public enum PartitionTransport
     /// thread, so parsing and request code run there without a hop (thread per core). Pairs well with
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which lets socket completions reach the partition
     /// without passing through the thread pool. HTTP/2 streams still queue to the thread pool (a Kestrel design) and
-    /// hop like with the default transport.
+    /// hop like with the default transport; an HTTP/2 connection's own I/O and frames move to the thread pool once its
+    /// first stream arrives, so that a stream holding the partition's thread does not hold up its other streams.
     /// </summary>
     Partitioned,
 }

@@ -142,6 +142,13 @@ internal sealed class PartitionedHostingMiddleware
         {
             if (!admission.RunsInline)
             {
+                if (HttpProtocol.IsHttp2(context.Request.Protocol))
+                {
+                    // Kestrel queues each stream to the thread pool: its connection gains nothing from being read on
+                    // the partition's thread (Partitioned transport), and its other streams would wait behind this one.
+                    ((IConnectionSchedulingFeature?)context.Features[typeof(IConnectionSchedulingFeature)])?.LeavePartitionThread();
+                }
+
                 return _requests.Get().Start(_requests, this, context, instance, admission.Lease);
             }
 

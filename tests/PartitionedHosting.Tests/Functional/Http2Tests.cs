@@ -39,4 +39,47 @@ public sealed class Http2Tests
         Assert.NotEqual(answers[0].Split(' ')[1], other.Split(' ')[1]);
         _ = int.Parse(other.Split(' ')[1], CultureInfo.InvariantCulture);
     }
+
+    [Theory]
+    [InlineData("Partitioned")]
+    [InlineData("Kestrel")]
+    public async Task Http2_AStreamBlockingItsPartition_DoesNotHoldUpTheConnectionsOtherStreams(string transport)
+    {
+        // One HTTP/2 connection: its first stream blocks the single-threaded partition's thread until the test lets it go;
+        // its second goes to an endpoint outside the partitions. Kestrel queues every stream to the thread pool, so the
+        // partition's thread gains nothing from reading the connection's frames; if it did, the second stream's headers
+        // would wait for the first stream to let go of the thread, which happens only after the second is answered.
+        var settings = Settings.Partitioned(1, "SingleThreaded");
+        settings["PartitionedHosting:Transport"] = transport;
+        var blocking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var release = new ManualResetEventSlim();
+        await using var app = await KestrelTestApp.StartAsync(settings, a =>
+        {
+            a.MapGet("/block", () =>
+            {
+                blocking.TrySetResult();
+                release.Wait(KestrelTestApp.Timeout);
+                return "blocked";
+            });
+            a.MapGet("/outside", () => "outside").WithoutPartition();
+        }, protocols: HttpProtocols.Http2);
+        using var client = app.CreateClient(version: HttpVersion.Version20);
+        try
+        {
+            // The connection is open (and its partition's thread idle) before the blocking stream starts.
+            Assert.Equal("outside", await client.GetStringAsync("/outside").WaitAsync(KestrelTestApp.Timeout));
+            var blocked = client.GetStringAsync("/block");
+            await blocking.Task.WaitAsync(KestrelTestApp.Timeout);
+
+            var outside = await client.GetStringAsync("/outside").WaitAsync(TimeSpan.FromSeconds(10));
+
+            Assert.Equal("outside", outside);
+            release.Set();
+            Assert.Equal("blocked", await blocked.WaitAsync(KestrelTestApp.Timeout));
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
 }

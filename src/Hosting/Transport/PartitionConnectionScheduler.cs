@@ -1,0 +1,31 @@
+using System.IO.Pipelines;
+using PartitionedHosting.Execution;
+
+namespace PartitionedHosting.Transport;
+
+/// <summary>
+/// The scheduler of a <see cref="PartitionSocketConnection"/>'s pipes: its partition's, so that parsing and requests run
+/// on the partition's thread, until the connection is found to carry HTTP/2 streams; the thread pool from then on (see
+/// <see cref="IConnectionSchedulingFeature"/>).
+/// </summary>
+internal sealed class PartitionConnectionScheduler(PipeScheduler partition) : PipeScheduler
+{
+    private volatile bool _threadPool;
+
+    /// <summary>Whether the connection's pipes resume on the thread pool.</summary>
+    public bool UsesThreadPool => _threadPool;
+
+    public void UseThreadPool() => _threadPool = true;
+
+    public override void Schedule(Action<object?> action, object? state)
+    {
+        if (_threadPool)
+        {
+            System.Threading.ThreadPool.UnsafeQueueUserWorkItem(action, state, preferLocal: false);
+        }
+        else
+        {
+            partition.Schedule(action, state);
+        }
+    }
+}
