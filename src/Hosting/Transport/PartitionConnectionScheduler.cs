@@ -8,6 +8,11 @@ namespace PartitionedHosting.Transport;
 /// on the partition's thread, until the connection is found to carry HTTP/2 streams; the thread pool from then on (see
 /// <see cref="IConnectionSchedulingFeature"/>).
 /// </summary>
+/// <remarks>
+/// Continuations scheduled before the switch stay queued on the partition's thread, in order; one scheduled while it
+/// happens may still go there, behind a request the switch's caller queues right after. Only a request that then holds
+/// the thread for long delays it, and only once.
+/// </remarks>
 internal sealed class PartitionConnectionScheduler(PipeScheduler partition) : PipeScheduler
 {
     private volatile bool _threadPool;

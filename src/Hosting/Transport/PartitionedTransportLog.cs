@@ -30,6 +30,6 @@ internal static partial class PartitionedTransportLog
     [LoggerMessage(7, LogLevel.Debug, "A connection could not be accepted ({SocketError}); accepting the next one.", EventName = "AcceptFailed")]
     public static partial void AcceptFailed(ILogger logger, SocketError socketError);
 
-    [LoggerMessage(8, LogLevel.Debug, "Connection id \"{ConnectionId}\" carries HTTP/2 streams: its I/O and frames are handled on the thread pool from now on; its streams still run in its partition.", EventName = "ConnectionLeftPartitionThread")]
+    [LoggerMessage(8, LogLevel.Debug, "Connection id \"{ConnectionId}\" carries HTTP/2 streams: its I/O and frames are handled on the thread pool from now on; its requests still run in their partitions.", EventName = "ConnectionLeftPartitionThread")]
     public static partial void ConnectionLeftPartitionThread(ILogger logger, string connectionId);
 }

@@ -15,7 +15,8 @@ public enum PartitionTransport
     /// <c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which lets socket completions reach the partition
     /// without passing through the thread pool. HTTP/2 streams still queue to the thread pool (a Kestrel design) and
     /// hop like with the default transport; an HTTP/2 connection's own I/O and frames move to the thread pool once its
-    /// first stream arrives, so that a stream holding the partition's thread does not hold up its other streams.
+    /// first request reaches the application, so that a stream holding the partition's thread does not hold up its
+    /// other streams.
     /// </summary>
     Partitioned,
 }

@@ -42,6 +42,13 @@ internal sealed class PartitionedHostingMiddleware
 
     public Task InvokeAsync(HttpContext context)
     {
+        if (HttpProtocol.IsHttp2(context.Request.Protocol))
+        {
+            // Kestrel queues each stream to the thread pool: the connection gains nothing from being read on its
+            // partition's thread (Partitioned transport), and its other streams would wait there behind whatever holds it.
+            ((IConnectionSchedulingFeature?)context.Features[typeof(IConnectionSchedulingFeature)])?.LeavePartitionThread();
+        }
+
         // Health checks, diagnostics: outside every partition, so that they never wait behind one; and off a partition's
         // thread (the Partitioned transport reads a connection's next request there), so that they never block one.
         if (_unpartitioned.Matches(context))
@@ -142,13 +149,6 @@ internal sealed class PartitionedHostingMiddleware
         {
             if (!admission.RunsInline)
             {
-                if (HttpProtocol.IsHttp2(context.Request.Protocol))
-                {
-                    // Kestrel queues each stream to the thread pool: its connection gains nothing from being read on
-                    // the partition's thread (Partitioned transport), and its other streams would wait behind this one.
-                    ((IConnectionSchedulingFeature?)context.Features[typeof(IConnectionSchedulingFeature)])?.LeavePartitionThread();
-                }
-
                 return _requests.Get().Start(_requests, this, context, instance, admission.Lease);
             }
 

@@ -85,10 +85,11 @@ internal sealed class PartitionThread : IDisposable
     public TimeSpan CurrentTurn => Volatile.Read(ref _turnStartedAt) is var started and not 0 ? _time.GetElapsedTime(started) : TimeSpan.Zero;
 
     /// <summary>
-    /// Called on this thread (or its stand-in) by a request that would run inline in the current turn: true for the
-    /// turn's first such request, whatever the turn spent before it (reading and parsing it, compiling code for it), and
-    /// for the next ones while the turn is within <paramref name="quantum"/>, so that a burst read in one turn (pipelined
-    /// requests) cannot hold the partition's other work up for longer.
+    /// Called on this thread (or its stand-in) by a request that would run inline in the current turn: true for the first
+    /// such request of a turn that resumed a connection's pipe (<see cref="PostAction"/>), whatever the turn spent before
+    /// it (reading and parsing it, compiling code for it), and otherwise while the turn is within
+    /// <paramref name="quantum"/>, so that a burst read in one turn (pipelined requests, or the next request parsed
+    /// after a queued one completed) cannot hold the partition's other work up for longer.
     /// </summary>
     public bool TryRunInline(TimeSpan quantum) => _inlineRequestsThisTurn++ == 0 || CurrentTurn <= quantum;
 
@@ -343,7 +344,10 @@ internal sealed class PartitionThread : IDisposable
     {
         var started = _time.GetTimestamp();
         Volatile.Write(ref _turnStartedAt, started);
-        _inlineRequestsThisTurn = 0;
+
+        // A turn that resumes a connection's pipe (a transport's read, the server's parsing) may run its first request
+        // whatever it spent before it; a turn that runs a request or a continuation has had its share already.
+        _inlineRequestsThisTurn = item.Kind == WorkKind.Action ? 0 : 1;
         Execute(item, _onUnhandledException);
         Volatile.Write(ref _turnStartedAt, 0);
         OnTurnCompleted?.Invoke(_time.GetElapsedTime(started));

@@ -76,7 +76,7 @@ internal sealed class Partition : IPartitionContext, IPartitionFeature
         while (true)
         {
             var instance = Current;
-            var inline = instance.RunsInline;
+            var inline = instance.TryRunInline();
             var admission = instance.AdmitAsync(context, queued: !inline);
             if (!admission.IsCompletedSuccessfully)
             {

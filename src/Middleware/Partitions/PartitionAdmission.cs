@@ -10,7 +10,7 @@ internal readonly record struct PartitionAdmission(bool IsAdmitted, RateLimitLea
 
     /// <summary>
     /// Whether the request runs at once on the calling thread, which is its single-threaded partition's, and took no
-    /// place in the queue (see <see cref="PartitionInstance.RunsInline"/>).
+    /// place in the queue (see <see cref="PartitionInstance.TryRunInline"/>).
     /// </summary>
     public bool RunsInline { get; init; }
 

@@ -19,10 +19,11 @@ internal sealed partial class PartitionInstance
     /// <summary>
     /// Whether a single-threaded partition's request runs at once on the calling thread, which is the partition's (the
     /// Partitioned transport resumes the connection there, or the server parses a pipelined request inline after the
-    /// previous one), as the first request of the thread's turn or within a quantum of it: then it takes no place in the
-    /// partition's queue. Read once per request, as it counts the turn's requests.
+    /// previous one), as the first request of a turn that resumed the connection or within a quantum of the turn (see
+    /// <see cref="Execution.PartitionThread.TryRunInline"/>): then it takes no place in the partition's queue. Called
+    /// once per request: it counts the turn's requests.
     /// </summary>
-    public bool RunsInline => Thread is { IsCurrent: true } thread && thread.TryRunInline(s_turnQuantum);
+    public bool TryRunInline() => Thread is { IsCurrent: true } thread && thread.TryRunInline(s_turnQuantum);
 
     /// <summary>
     /// Admits a request, or refuses it when the partition's queue is full. An admitted request must end with

@@ -82,4 +82,42 @@ public sealed class Http2Tests
             release.Set();
         }
     }
+
+    [Fact]
+    public async Task Http2_AConnectionToEndpointsOutsideThePartitions_IsNotHeldUpByAnotherConnectionBlockingThePartition()
+    {
+        // Partitioned transport, one single-threaded partition, two HTTP/2 connections: the first only ever asks for an
+        // endpoint outside the partitions; the second blocks the partition's thread. The first connection's frames
+        // must not be read on that thread, though none of its requests ever enters the partition.
+        var settings = Settings.Partitioned(1, "SingleThreaded");
+        settings["PartitionedHosting:Transport"] = "Partitioned";
+        var blocking = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var release = new ManualResetEventSlim();
+        await using var app = await KestrelTestApp.StartAsync(settings, a =>
+        {
+            a.MapGet("/block", () =>
+            {
+                blocking.TrySetResult();
+                release.Wait(KestrelTestApp.Timeout);
+                return "blocked";
+            });
+            a.MapGet("/outside", () => "outside").WithoutPartition();
+        }, protocols: HttpProtocols.Http2);
+        using var outsideOnly = app.CreateClient(version: HttpVersion.Version20);
+        using var blocker = app.CreateClient(version: HttpVersion.Version20);
+        try
+        {
+            Assert.Equal("outside", await outsideOnly.GetStringAsync("/outside").WaitAsync(KestrelTestApp.Timeout));
+            var blocked = blocker.GetStringAsync("/block");
+            await blocking.Task.WaitAsync(KestrelTestApp.Timeout);
+
+            Assert.Equal("outside", await outsideOnly.GetStringAsync("/outside").WaitAsync(TimeSpan.FromSeconds(10)));
+            release.Set();
+            Assert.Equal("blocked", await blocked.WaitAsync(KestrelTestApp.Timeout));
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
 }

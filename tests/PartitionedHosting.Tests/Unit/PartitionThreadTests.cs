@@ -8,25 +8,56 @@ public sealed class PartitionThreadTests
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
-    public async Task TheFirstRequestOfATurn_RunsInline_HoweverLongTheTurnTookToReachIt_AndLaterOnesOnlyWithinTheQuantum()
+    public async Task TheFirstRequestOfATurnThatResumedAConnection_RunsInline_HoweverLongTheTurnTookToReachIt()
     {
-        // A turn that spent longer than the quantum before its first request (reading and parsing it, compiling the code
-        // on a cold start) still runs that request inline; only the requests after it are held to the quantum.
+        // A turn that resumed a connection's pipe (PostAction, as the transport's reads and the server's parsing do) and
+        // spent longer than the quantum before its first request (reading and parsing it, compiling code on a cold
+        // start) still runs that request inline; only the requests after it are held to the quantum.
         using var thread = new PartitionThread("test", _ => { });
         thread.Start();
-        var answers = new TaskCompletionSource<(bool First, bool Second, bool NextTurn)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var firstTurn = (First: false, Second: false);
-        thread.Post(_ =>
+        var quantum = TimeSpan.FromMilliseconds(1);
+        var answers = new TaskCompletionSource<(bool First, bool Second, bool NextTurnFirst)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        thread.PostAction(_ =>
         {
             Thread.Sleep(20);
-            firstTurn = (thread.TryRunInline(TimeSpan.FromMilliseconds(1)), thread.TryRunInline(TimeSpan.FromMilliseconds(1)));
-            thread.Post(_ => answers.SetResult((firstTurn.First, firstTurn.Second, thread.TryRunInline(TimeSpan.FromMilliseconds(1)))), null);
+            var first = thread.TryRunInline(quantum);
+            var second = thread.TryRunInline(quantum);
+            thread.PostAction(_ =>
+            {
+                // The count starts over with each turn.
+                Thread.Sleep(20);
+                answers.SetResult((first, second, thread.TryRunInline(quantum)));
+            }, null);
         }, null);
 
-        var (first, second, nextTurn) = await answers.Task.WaitAsync(s_timeout);
+        var (first, second, nextTurnFirst) = await answers.Task.WaitAsync(s_timeout);
         Assert.True(first);
         Assert.False(second);
-        Assert.True(nextTurn);
+        Assert.True(nextTurnFirst);
+    }
+
+    [Fact]
+    public async Task ARequestParsedInATurnThatRanOtherWork_RunsInlineOnlyWithinTheQuantum()
+    {
+        // A turn that ran a queued request or a continuation (Post) for longer than the quantum, after which the server
+        // parses the connection's next request on the same thread: that request queues behind the partition's other work.
+        using var thread = new PartitionThread("test", _ => { });
+        thread.Start();
+        var quantum = TimeSpan.FromMilliseconds(1);
+        var answers = new TaskCompletionSource<(bool Quick, bool Long)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        thread.Post(_ =>
+        {
+            var quick = thread.TryRunInline(quantum);
+            thread.Post(_ =>
+            {
+                Thread.Sleep(20);
+                answers.SetResult((quick, thread.TryRunInline(quantum)));
+            }, null);
+        }, null);
+
+        var (quick, late) = await answers.Task.WaitAsync(s_timeout);
+        Assert.True(quick);
+        Assert.False(late);
     }
 
     [Fact]
