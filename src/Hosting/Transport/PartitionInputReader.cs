@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 using PartitionedHosting.Partitions;
 
@@ -19,29 +20,38 @@ namespace PartitionedHosting.Transport;
 internal sealed class PartitionInputReader(PipeReader inner, Partition partition) : PipeReader, IValueTaskSource<ReadResult>
 {
     private static readonly Action<object?> s_readOnPartition = static s => ((PartitionInputReader)s!).ReadOnPartition();
+    private static readonly Action<object?> s_resume = static s => ((PartitionInputReader)s!).Resume();
 
-    // Completed on the partition's thread, with the server's continuation run there, inline.
-    private ManualResetValueTaskSourceCore<ReadResult> _source;
+    // The first read: made on the partition's thread, and the server resumed there. Until the server has awaited it, it
+    // reports itself pending even once read: a read that completed before the server awaited it would otherwise let the
+    // server go on, synchronously, on the thread-pool thread that started the connection.
+    private const int Reading = 0, Read = 1, Awaited = 2;
+    private int _state;
+    private bool _resumed;
+    private ReadResult _result;
+    private ExceptionDispatchInfo? _error;
+    private Action<object?>? _continuation;
+    private object? _continuationState;
+    private ExecutionContext? _executionContext;
     private CancellationToken _cancellationToken;
-    private bool _read;
+    private bool _readStarted;
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        if (_read)
+        if (_readStarted)
         {
             return inner.ReadAsync(cancellationToken);
         }
 
-        _read = true;
+        _readStarted = true;
         if (partition.Current.Thread is not { IsCurrent: false })
         {
             return inner.ReadAsync(cancellationToken);
         }
 
-        _source.Reset();
         _cancellationToken = cancellationToken;
         partition.PipeScheduler.Schedule(s_readOnPartition, this);
-        return new ValueTask<ReadResult>(this, _source.Version);
+        return new ValueTask<ReadResult>(this, 0);
     }
 
     public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
@@ -56,12 +66,34 @@ internal sealed class PartitionInputReader(PipeReader inner, Partition partition
 
     public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _source.GetResult(token);
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+    {
+        if (!Volatile.Read(ref _resumed))
+        {
+            throw new InvalidOperationException("The connection's first read is awaited, not waited for.");
+        }
 
-    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _source.GetStatus(token);
+        _error?.Throw();
+        return _result;
+    }
 
-    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _source.OnCompleted(continuation, state, token, flags);
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) =>
+        !Volatile.Read(ref _resumed) ? ValueTaskSourceStatus.Pending
+        : _error is null ? ValueTaskSourceStatus.Succeeded
+        : _error.SourceException is OperationCanceledException ? ValueTaskSourceStatus.Canceled
+        : ValueTaskSourceStatus.Faulted;
+
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        _continuation = continuation;
+        _continuationState = state;
+        _executionContext = (flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0 ? ExecutionContext.Capture() : null;
+        if (Interlocked.CompareExchange(ref _state, Awaited, Reading) == Read)
+        {
+            // Read before the server awaited it: the server still resumes on the partition, not here.
+            partition.PipeScheduler.Schedule(s_resume, this);
+        }
+    }
 
     private void ReadOnPartition()
     {
@@ -72,31 +104,57 @@ internal sealed class PartitionInputReader(PipeReader inner, Partition partition
         }
         catch (Exception error)
         {
-            _source.SetException(error);
+            Finish(default, error);
             return;
         }
 
         if (read.IsCompleted)
         {
-            Complete(read);
+            Finish(read);
         }
         else
         {
             // Resumes on the partition through the pipe's scheduler.
             var awaiter = read.GetAwaiter();
-            awaiter.UnsafeOnCompleted(() => Complete(read));
+            awaiter.UnsafeOnCompleted(() => Finish(read));
         }
     }
 
-    private void Complete(ValueTask<ReadResult> read)
+    private void Finish(ValueTask<ReadResult> read)
     {
         try
         {
-            _source.SetResult(read.Result);
+            Finish(read.Result, null);
         }
         catch (Exception error)
         {
-            _source.SetException(error);
+            Finish(default, error);
         }
     }
+
+    private void Finish(ReadResult result, Exception? error)
+    {
+        _result = result;
+        _error = error is null ? null : ExceptionDispatchInfo.Capture(error);
+        if (Interlocked.CompareExchange(ref _state, Read, Reading) == Awaited)
+        {
+            Resume();
+        }
+    }
+
+    /// <summary>Runs the server's continuation, here: on the partition's thread.</summary>
+    private void Resume()
+    {
+        Volatile.Write(ref _resumed, true);
+        if (_executionContext is { } context)
+        {
+            ExecutionContext.Run(context, static s => ((PartitionInputReader)s!).RunContinuation(), this);
+        }
+        else
+        {
+            RunContinuation();
+        }
+    }
+
+    private void RunContinuation() => _continuation!(_continuationState);
 }
