@@ -70,7 +70,7 @@ internal sealed class PartitionInputReader(PipeReader inner, Partition partition
     {
         if (!Volatile.Read(ref _resumed))
         {
-            throw new InvalidOperationException("The connection's first read is awaited, not waited for.");
+            throw new InvalidOperationException("The connection's first read completes only for an awaiter (await it, or use AsTask).");
         }
 
         _error?.Throw();
@@ -114,22 +114,34 @@ internal sealed class PartitionInputReader(PipeReader inner, Partition partition
         }
         else
         {
-            // Resumes on the partition through the pipe's scheduler.
-            var awaiter = read.GetAwaiter();
-            awaiter.UnsafeOnCompleted(() => Finish(read));
+            // Resumes on the partition through the pipe's scheduler (PostAction, a turn that may run its first request
+            // inline), whatever the pipe's useSynchronizationContext.
+            try
+            {
+                read.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(() => Finish(read));
+            }
+            catch (Exception error)
+            {
+                Finish(default, error);
+            }
         }
     }
 
     private void Finish(ValueTask<ReadResult> read)
     {
+        // The outcome first, then Finish outside the try: Finish may resume the server, whose exceptions are not the read's.
+        ReadResult result = default;
+        Exception? error = null;
         try
         {
-            Finish(read.Result, null);
+            result = read.Result;
         }
-        catch (Exception error)
+        catch (Exception readError)
         {
-            Finish(default, error);
+            error = readError;
         }
+
+        Finish(result, error);
     }
 
     private void Finish(ReadResult result, Exception? error)
