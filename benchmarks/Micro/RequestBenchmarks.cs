@@ -72,7 +72,7 @@ public class RequestBenchmarks
         var connection = new FeatureCollection();
         if (Architecture != "Plain")
         {
-            connection.Set<IPartitionFeature>(_app.Services.GetRequiredService<PartitionRuntime>().Partitions[0]);
+            connection.Set<IPartitionFeature>(new ConnectionPartition(_app.Services.GetRequiredService<PartitionRuntime>().Partitions[0]));
         }
 
         _request = new RequestFeatures(connection);

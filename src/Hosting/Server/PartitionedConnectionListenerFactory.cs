@@ -36,7 +36,7 @@ internal sealed class PartitionedConnectionListenerFactory(
             if (connection is not null && runtime.IsRunning)
             {
                 var partition = runtime.SelectPartition(connection.RemoteEndPoint);
-                connection.Features.Set<IPartitionFeature>(partition);
+                connection.Features.Set<IPartitionFeature>(new ConnectionPartition(partition));
                 partition.OnConnectionOpened(connection);
             }
 

@@ -81,7 +81,7 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         _reader = partition.Mode == ExecutionMode.SingleThreaded ? new PartitionInputReader(_input.Reader, partition) : _input.Reader;
 
         Features = new ConnectionFeatures(this, s_ownFeatures);
-        Features.Set<IPartitionFeature>(partition);
+        Features.Set<IPartitionFeature>(new ConnectionPartition(partition));
     }
 
     public override string ConnectionId { get; set; }

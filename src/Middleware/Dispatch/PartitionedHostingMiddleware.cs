@@ -46,7 +46,9 @@ internal sealed class PartitionedHostingMiddleware
         {
             // Kestrel queues each stream to the thread pool: the connection gains nothing from being read on its
             // partition's thread (Partitioned transport), and its other streams would wait there behind whatever holds it.
+            // Its streams run at once: each names the instance serving it in a feature of its own.
             ((IConnectionSchedulingFeature?)context.Features[typeof(IConnectionSchedulingFeature)])?.LeavePartitionThread();
+            (context.Features[typeof(IPartitionFeature)] as ConnectionPartition)?.SetMultiplexed();
         }
 
         // Health checks, diagnostics: outside every partition, so that they never wait behind one; and off a partition's
@@ -69,7 +71,7 @@ internal sealed class PartitionedHostingMiddleware
             partition = owner;
             context.Features.Set<IPartitionFeature>(partition);
         }
-        else if (context.Features[typeof(IPartitionFeature)] is not Partition connectionPartition || connectionPartition.Runtime != _runtime)
+        else if (context.Features[typeof(IPartitionFeature)] is not ConnectionPartition { Partition: var connectionPartition } || connectionPartition.Runtime != _runtime)
         {
             partition = _runtime.SelectPartition(context);
             context.Features.Set<IPartitionFeature>(partition);
@@ -98,9 +100,14 @@ internal sealed class PartitionedHostingMiddleware
             throw new InvalidOperationException($"The server did not provide an {nameof(IHttpResponseFeature)}.");
         var request = instance.Track(context, serverResponse, lease);
 
-        // The instance that serves the request (a recycle may make another one current meanwhile), its services, and,
-        // single-threaded, its response callbacks.
-        features[typeof(IPartitionFeature)] = instance;
+        // The instance that serves the request (a recycle may make another one current meanwhile): named by the
+        // connection's feature when the request runs in the connection's partition, else by a feature of its own.
+        if (features[typeof(IPartitionFeature)] is not ConnectionPartition connection || connection.Partition != instance.Owner || !request.TryServe(connection))
+        {
+            features[typeof(IPartitionFeature)] = instance;
+        }
+
+        // Its services and, single-threaded, its response callbacks.
         PartitionTracing.Served(context, instance);
         request.Services.InitializeForRequest(instance.Container, context, (IServiceProvidersFeature?)features[typeof(IServiceProvidersFeature)]);
         features[typeof(IServiceProvidersFeature)] = request.Services;

@@ -50,6 +50,7 @@ internal sealed class InFlightRequest : IResettable
     }
 
     private HttpContext? _context;
+    private ConnectionPartition? _connection;
     private int _state;
     private EndOnce? _endOnce;
 
@@ -86,6 +87,21 @@ internal sealed class InFlightRequest : IResettable
 
         // Published last: an abort that sees the node running sees its instance and context.
         Volatile.Write(ref _state, Running);
+    }
+
+    /// <summary>
+    /// Has <paramref name="connection"/> name the request's instance until the request ends, when no other request of
+    /// the connection does (see <see cref="ConnectionPartition"/>).
+    /// </summary>
+    public bool TryServe(ConnectionPartition connection)
+    {
+        if (!connection.TryServe(Instance))
+        {
+            return false;
+        }
+
+        _connection = connection;
+        return true;
     }
 
     /// <summary>Whether <see cref="EndOnFailure"/> ends the request when its pipeline fails.</summary>
@@ -165,6 +181,7 @@ internal sealed class InFlightRequest : IResettable
     {
         var instance = Instance;
         var lease = Lease;
+        _connection?.EndServing();
         InFlightRequests.Return(this);
         instance.OnRequestCompleted(lease);
     }
@@ -175,6 +192,7 @@ internal sealed class InFlightRequest : IResettable
         Response.Reset();
         Instance = null!;
         _context = null;
+        _connection = null;
         Lease = null;
         return true;
     }

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
@@ -157,19 +159,25 @@ public sealed class LifecycleTests
         }
     }
 
-    [Fact]
-    public async Task ARequestInFlightDuringARecycle_SeesTheInstanceServingIt_NotTheNewOne()
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task ARequestInFlightDuringARecycle_SeesTheInstanceServingIt_NotTheNewOne(string mode)
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(1, "SingleThreaded"),
-            a => a.MapGet("/serving", async (HttpContext context, IPartitionContext injected) =>
+            Settings.Partitioned(1, mode),
+            a =>
             {
-                await gate.Task;
-                var feature = context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
-                var resolved = context.RequestServices.GetRequiredService<IPartitionContext>();
-                return $"{injected.Generation} {feature.Generation} {resolved.Generation}";
-            }));
+                a.MapGet("/serving", async (HttpContext context, IPartitionContext injected) =>
+                {
+                    await gate.Task.WaitAsync(KestrelTestApp.Timeout);
+                    var feature = context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
+                    var resolved = context.RequestServices.GetRequiredService<IPartitionContext>();
+                    return $"{injected.Generation} {feature.Generation} {resolved.Generation}";
+                });
+                a.MapGet("/outside", (HttpContext context) => context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation).WithoutPartition();
+            });
         using var client = app.CreateClient();
         var serving = client.GetStringAsync("/serving");
         await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions[0].ActiveRequests == 1, "the request is in flight");
@@ -178,6 +186,40 @@ public sealed class LifecycleTests
         gate.SetResult();
 
         Assert.Equal("1 1 1", await serving.WaitAsync(KestrelTestApp.Timeout));
+
+        // The connection's next requests see the new instance: one outside the partitions, one served by it.
+        Assert.Equal("2", await client.GetStringAsync("/outside").WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal("2 2 2", await client.GetStringAsync("/serving").WaitAsync(KestrelTestApp.Timeout));
+    }
+
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task Http2_AStreamOutsideThePartitions_SeesTheCurrentInstance_WhileAnotherStreamRunsOnTheOldOne(string mode)
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, mode),
+            a =>
+            {
+                a.MapGet("/serving", async (HttpContext context) =>
+                {
+                    await gate.Task.WaitAsync(KestrelTestApp.Timeout);
+                    return context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation;
+                });
+                a.MapGet("/outside", (HttpContext context) => context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation).WithoutPartition();
+            },
+            protocols: HttpProtocols.Http2);
+        using var client = app.CreateClient(version: HttpVersion.Version20);
+        var serving = client.GetStringAsync("/serving");
+        await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions[0].ActiveRequests == 1, "the request is in flight");
+
+        await app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
+
+        // Another stream of the same connection, while the first still runs on the instance the recycle replaced.
+        Assert.Equal("2", await client.GetStringAsync("/outside").WaitAsync(KestrelTestApp.Timeout));
+        gate.SetResult();
+        Assert.Equal("1", await serving.WaitAsync(KestrelTestApp.Timeout));
     }
 
     [Fact]

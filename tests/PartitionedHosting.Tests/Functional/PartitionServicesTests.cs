@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
@@ -70,6 +71,49 @@ public sealed class PartitionServicesTests
 
         Assert.NotEqual(first, second);
         await KestrelTestApp.WaitUntilAsync(() => Volatile.Read(ref disposed) == 2, "both request scopes are disposed");
+    }
+
+    [Theory]
+    [InlineData("SingleThreaded", false)]
+    [InlineData("SingleThreaded", true)]
+    [InlineData("FreeThreaded", false)]
+    [InlineData("FreeThreaded", true)]
+    public async Task SharedScopedServices_AreOnePerRequest_TheSameAsBeforeThePartition_AndDisposedAfterIt(string mode, bool resolvedBeforePartitioning)
+    {
+        var disposed = 0;
+        await using var app = await KestrelTestApp.StartAsync(
+            Settings.Partitioned(2, mode),
+            a => a.MapGet("/scoped", async (HttpContext context, IPartitionContext partition, SharedScoped first, SharedScoped second, LocalCounter local, IServiceScopeFactory scopes) =>
+            {
+                await using var other = scopes.CreateAsyncScope();
+                return string.Join(' ',
+                    ReferenceEquals(first, second),
+                    context.Items["before"] is not { } before || ReferenceEquals(before, first),
+                    ReferenceEquals(local, partition.Services.GetRequiredService<LocalCounter>()),
+                    ReferenceEquals(other.ServiceProvider.GetRequiredService<SharedScoped>(), first),
+                    ReferenceEquals(other.ServiceProvider.GetRequiredService<LocalCounter>(), local));
+            }),
+            partition => partition.Services.AddSingleton<LocalCounter>(),
+            builder =>
+            {
+                builder.Services.AddScoped(_ => new SharedScoped(() => Interlocked.Increment(ref disposed)));
+                if (resolvedBeforePartitioning)
+                {
+                    // Ahead of the partitioning middleware: the request's application scope exists before it runs.
+                    builder.Services.Insert(0, ServiceDescriptor.Transient<IStartupFilter, ResolveBeforePartitioning>());
+                }
+            });
+        using var client = app.CreateClient();
+
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("True True True False True", await client.GetStringAsync("/scoped"));
+        }
+
+        // Each request's own and the one of the scope it created: each once.
+        await KestrelTestApp.WaitUntilAsync(() => Volatile.Read(ref disposed) >= 6, "the request scopes are disposed");
+        await Task.Delay(100);
+        Assert.Equal(6, Volatile.Read(ref disposed));
     }
 
     [Fact]
@@ -162,6 +206,28 @@ public sealed class PartitionServicesTests
             onDispose();
             return default;
         }
+    }
+
+    public sealed class SharedScoped(Action onDispose) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            onDispose();
+            return default;
+        }
+    }
+
+    private sealed class ResolveBeforePartitioning : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, inner) =>
+            {
+                context.Items["before"] = context.RequestServices.GetRequiredService<SharedScoped>();
+                return inner(context);
+            });
+            next(app);
+        };
     }
 
     public sealed class StampingMiddleware(RequestDelegate next)
