@@ -65,13 +65,17 @@ internal sealed class PartitionedHostingMiddleware
         }
 
         Partition partition;
+        var connection = context.Features[typeof(IPartitionFeature)] as ConnectionPartition;
         if (_keys.GuessKey(context) is { } key && _runtime.GetOwner(key) is { IsAvailable: true } owner)
         {
             // A keyed request starts on its key's owner: no move there and back when its endpoint runs.
             partition = owner;
-            context.Features.Set<IPartitionFeature>(partition);
+            if (connection?.Partition != owner)
+            {
+                context.Features.Set<IPartitionFeature>(partition);
+            }
         }
-        else if (context.Features[typeof(IPartitionFeature)] is not ConnectionPartition { Partition: var connectionPartition } || connectionPartition.Runtime != _runtime)
+        else if (connection is not { Partition: var connectionPartition } || connectionPartition.Runtime != _runtime)
         {
             partition = _runtime.SelectPartition(context);
             context.Features.Set<IPartitionFeature>(partition);
