@@ -17,7 +17,7 @@ import re
 import statistics
 import sys
 
-ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "partitioned-dedicated", "nginx"]
+ARCHITECTURES = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "partitioned-transport-pool", "partitioned-dedicated", "nginx"]
 SCENARIOS = ["plaintext", "pipelined", "json", "cpu", "keyed", "io", "blocking-mix", "starvation", "http2", "db", "fortunes"]
 
 SCENARIO_TEXT = {
@@ -292,7 +292,7 @@ def markdown(rows, meta):
         "other scenarios it behaves as `partitioned-transport`.",
         "- **partitioned-single-pool** is `partitioned-single` with `IdleResume` = `ThreadPool`: an await that "
         "completes while the partition's thread sleeps resumes on the thread pool under the partition's turn, instead "
-        "of waking the thread.",
+        "of waking the thread. **partitioned-transport-pool** is `partitioned-transport` with the same setting.",
         "- **nginx** serves `return 200 \"Hello, World!\"` with `worker_processes` = partitions and `reuseport`, "
         "plaintext only.",
         "- **partitioned-transport** runs with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, as the transport's "

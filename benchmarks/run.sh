@@ -8,6 +8,7 @@
 #   partitioned-free    one process, N FreeThreaded partitions
 #   partitioned-transport  one process, N SingleThreaded partitions over the Partitioned transport (thread per
 #                       core), run with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 as its documentation advises
+#   partitioned-transport-pool  the same with IdleResume = ThreadPool
 #   partitioned-dedicated  partitioned-transport plus one dedicated FreeThreaded partition (at most 4 requests at
 #                       once) that runs the blocking endpoints of blocking-mix and starvation (RunOnPartition)
 #   nginx               nginx, N worker processes, plaintext only
@@ -30,8 +31,8 @@
 #   --rounds R  --duration S  --warmup S        override the preset
 #   --scenarios a,b,...     of plaintext,pipelined,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 #   --architectures a,b,... of kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,
-#                           partitioned-transport,partitioned-dedicated,nginx (default: all but partitioned-single-pool
-#                           and partitioned-dedicated)
+#                           partitioned-transport,partitioned-transport-pool,partitioned-dedicated,nginx (default: all
+#                           but partitioned-single-pool, partitioned-transport-pool and partitioned-dedicated)
 #   --pin | --no-pin        pin the load generators to the last core and the servers to the others with taskset
 #                           (default: pinned on 4 cores or more; on fewer, a server on one core would not be the
 #                           architecture measured)
@@ -50,7 +51,7 @@ command_line="${BENCH_DB_SOURCE:+BENCH_DB_SOURCE=$BENCH_DB_SOURCE }bash benchmar
 
 all_scenarios=plaintext,pipelined,json,cpu,keyed,io,blocking-mix,starvation,http2,db,fortunes
 quick_scenarios=plaintext,keyed,blocking-mix
-all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,partitioned-dedicated,nginx
+all_architectures=kestrel,processes,partitioned-single,partitioned-single-pool,partitioned-free,partitioned-transport,partitioned-transport-pool,partitioned-dedicated,nginx
 default_architectures=kestrel,processes,partitioned-single,partitioned-free,partitioned-transport,nginx
 
 quick=false smoke=false rounds="" duration="" warmup="" scenarios="" out=""
@@ -230,7 +231,7 @@ start_servers() {
         BENCH_STATS_PORT=$((stats_port + i - 1)) "${server_cpu[@]}" "$app" processes "$port" "$partitions" "$h2port" >"$log.$i" 2>&1 &
         server_pids+=($!)
       done ;;
-    partitioned-transport|partitioned-dedicated)
+    partitioned-transport|partitioned-transport-pool|partitioned-dedicated)
       BENCH_STATS_PORT=$stats_port DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 \
         "${server_cpu[@]}" "$app" "$architecture" "$port" "$partitions" "$h2port" >"$log" 2>&1 &
       server_pids+=($!) ;;

@@ -13,6 +13,7 @@ using PartitionedHosting;
 //                       sleeps resume on the thread pool under the partition's turn
 //   partitioned-free    PartitionedHosting, FreeThreaded partitions
 //   partitioned-transport  PartitionedHosting, SingleThreaded partitions over the Partitioned transport
+//   partitioned-transport-pool  the same with IdleResume = ThreadPool
 //   partitioned-dedicated  partitioned-transport plus one dedicated FreeThreaded partition, at most
 //                       BENCH_DEDICATED_CONCURRENCY (default 4) requests at once, that runs the blocking endpoints
 //                       (/mix/block, /starve/block: RunOnPartition): the recommended setup for blocking code
@@ -30,12 +31,12 @@ var port = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 
 var partitions = args.Length > 2 ? args[2] : Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture);
 int? http2Port = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : null;
 int? statsPort = Environment.GetEnvironmentVariable("BENCH_STATS_PORT") is { Length: > 0 } stats ? int.Parse(stats, CultureInfo.InvariantCulture) : null;
-var partitioned = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-free" or "partitioned-transport" or "partitioned-dedicated";
-var singleThreaded = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-transport" or "partitioned-dedicated";
+var partitioned = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-free" or "partitioned-transport" or "partitioned-transport-pool" or "partitioned-dedicated";
+var singleThreaded = architecture is "partitioned-single" or "partitioned-single-pool" or "partitioned-transport" or "partitioned-transport-pool" or "partitioned-dedicated";
 var dedicated = architecture == "partitioned-dedicated";
 if (!partitioned && architecture is not ("kestrel" or "processes"))
 {
-    Console.Error.WriteLine($"Unknown architecture '{architecture}': use kestrel, processes, partitioned-single, partitioned-single-pool, partitioned-free, partitioned-transport or partitioned-dedicated.");
+    Console.Error.WriteLine($"Unknown architecture '{architecture}': use kestrel, processes, partitioned-single, partitioned-single-pool, partitioned-free, partitioned-transport, partitioned-transport-pool or partitioned-dedicated.");
     return 2;
 }
 
@@ -74,8 +75,8 @@ builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
 {
     ["PartitionedHosting:PartitionCount"] = (dedicated ? partitionCount + 1 : partitionCount).ToString(CultureInfo.InvariantCulture),
     ["PartitionedHosting:Mode"] = singleThreaded ? nameof(ExecutionMode.SingleThreaded) : nameof(ExecutionMode.FreeThreaded),
-    ["PartitionedHosting:Transport"] = architecture is "partitioned-transport" or "partitioned-dedicated" ? "Partitioned" : "Kestrel",
-    ["PartitionedHosting:IdleResume"] = architecture == "partitioned-single-pool" ? "ThreadPool" : "Thread",
+    ["PartitionedHosting:Transport"] = architecture is "partitioned-transport" or "partitioned-transport-pool" or "partitioned-dedicated" ? "Partitioned" : "Kestrel",
+    ["PartitionedHosting:IdleResume"] = architecture is "partitioned-single-pool" or "partitioned-transport-pool" ? "ThreadPool" : "Thread",
 
     // Off in this Production host unless asked for: BENCH_DETECT_ESCAPES=true measures the escape detector's cost.
     ["PartitionedHosting:DetectEscapes"] = Environment.GetEnvironmentVariable("BENCH_DETECT_ESCAPES"),
