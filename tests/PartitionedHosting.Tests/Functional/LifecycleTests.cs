@@ -165,19 +165,7 @@ public sealed class LifecycleTests
     public async Task ARequestInFlightDuringARecycle_SeesTheInstanceServingIt_NotTheNewOne(string mode)
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(1, mode),
-            a =>
-            {
-                a.MapGet("/serving", async (HttpContext context, IPartitionContext injected) =>
-                {
-                    await gate.Task.WaitAsync(KestrelTestApp.Timeout);
-                    var feature = context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
-                    var resolved = context.RequestServices.GetRequiredService<IPartitionContext>();
-                    return $"{injected.Generation} {feature.Generation} {resolved.Generation}";
-                });
-                a.MapGet("/outside", (HttpContext context) => context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation).WithoutPartition();
-            });
+        await using var app = await StartServingGenerationsAsync(mode, gate, HttpProtocols.Http1);
         using var client = app.CreateClient();
         var serving = client.GetStringAsync("/serving");
         await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions[0].ActiveRequests == 1, "the request is in flight");
@@ -198,18 +186,7 @@ public sealed class LifecycleTests
     public async Task Http2_AStreamOutsideThePartitions_SeesTheCurrentInstance_WhileAnotherStreamRunsOnTheOldOne(string mode)
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(1, mode),
-            a =>
-            {
-                a.MapGet("/serving", async (HttpContext context) =>
-                {
-                    await gate.Task.WaitAsync(KestrelTestApp.Timeout);
-                    return context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation;
-                });
-                a.MapGet("/outside", (HttpContext context) => context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation).WithoutPartition();
-            },
-            protocols: HttpProtocols.Http2);
+        await using var app = await StartServingGenerationsAsync(mode, gate, HttpProtocols.Http2);
         using var client = app.CreateClient(version: HttpVersion.Version20);
         var serving = client.GetStringAsync("/serving");
         await KestrelTestApp.WaitUntilAsync(() => app.Runtime.Partitions[0].ActiveRequests == 1, "the request is in flight");
@@ -219,8 +196,29 @@ public sealed class LifecycleTests
         // Another stream of the same connection, while the first still runs on the instance the recycle replaced.
         Assert.Equal("2", await client.GetStringAsync("/outside").WaitAsync(KestrelTestApp.Timeout));
         gate.SetResult();
-        Assert.Equal("1", await serving.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal("1 1 1", await serving.WaitAsync(KestrelTestApp.Timeout));
     }
+
+    /// <summary>
+    /// One partition: <c>/serving</c> waits for <paramref name="gate"/>, then answers the generation of the instance it
+    /// got injected, read from <c>IPartitionFeature</c> and resolved from its services; <c>/outside</c>, outside the
+    /// partitions, the generation <c>IPartitionFeature</c> names.
+    /// </summary>
+    private static Task<KestrelTestApp> StartServingGenerationsAsync(string mode, TaskCompletionSource gate, HttpProtocols protocols) =>
+        KestrelTestApp.StartAsync(
+            Settings.Partitioned(1, mode),
+            a =>
+            {
+                a.MapGet("/serving", async (HttpContext context, IPartitionContext injected) =>
+                {
+                    await gate.Task.WaitAsync(KestrelTestApp.Timeout);
+                    var feature = context.Features.GetRequiredFeature<IPartitionFeature>().Partition;
+                    var resolved = context.RequestServices.GetRequiredService<IPartitionContext>();
+                    return $"{injected.Generation} {feature.Generation} {resolved.Generation}";
+                });
+                a.MapGet("/outside", (HttpContext context) => context.Features.GetRequiredFeature<IPartitionFeature>().Partition.Generation).WithoutPartition();
+            },
+            protocols: protocols);
 
     [Fact]
     public async Task AnInstanceStillBusyAfterItsDrainTimeout_HasItsRequestsAborted_ThenStopsAndIsDisposed_WhileItsSuccessorKeepsItsOwn()
