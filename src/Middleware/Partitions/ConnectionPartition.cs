@@ -23,7 +23,14 @@ internal sealed class ConnectionPartition(Partition partition) : IPartitionFeatu
     IPartitionContext IPartitionFeature.Partition => Volatile.Read(ref _serving) ?? partition.Current;
 
     /// <summary>The connection carries concurrent requests (HTTP/2): from now on none names its instance here.</summary>
-    public void SetMultiplexed() => Volatile.Write(ref _multiplexed, true);
+    /// <remarks>Every stream calls it: written once, so that the streams' threads do not contend for the line.</remarks>
+    public void SetMultiplexed()
+    {
+        if (!Volatile.Read(ref _multiplexed))
+        {
+            Volatile.Write(ref _multiplexed, true);
+        }
+    }
 
     /// <summary>Names <paramref name="instance"/> as serving the connection's request; false on a multiplexed connection.</summary>
     public bool TryServe(PartitionInstance instance) =>
