@@ -6,7 +6,8 @@
 # Usage: bash benchmarks/compare.sh BASE-REVISION [options]
 #   --rounds R (5)  --duration S (5)  --warmup S (2)  --partitions N (processor count)
 #   --scenarios a,b,...      of plaintext,pipelined,json,keyed,http2 (default plaintext,json)
-#   --architectures a,b,...  of partitioned-single,partitioned-free,partitioned-transport (default all three)
+#   --architectures a,b,...  of partitioned-single,partitioned-free,partitioned-transport (default all three),
+#                            or another of run.sh's partitioned ones (partitioned-single-pool, partitioned-transport-pool)
 # Prints one table row per scenario and architecture: medians of base and head as ratios to kestrel, and head / base,
 # for requests/s and for the server's CPU time per request (user + system, from /proc, over the measured run), which is
 # far steadier than requests/s on a shared machine.
@@ -45,7 +46,7 @@ declare -A apps=([base]=$worktree/benchmarks/BenchApp/bin/Release/net10.0/BenchA
 port=5300
 measure() { # VERSION ARCHITECTURE SCENARIO -> "requests/s CPU-µs-per-request"
   local version=$1 architecture=$2 scenario=$3 env=() pid rps requests ticks
-  [[ $architecture != partitioned-transport ]] || env=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
+  [[ $architecture != partitioned-transport* ]] || env=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
   env "${env[@]}" "${apps[$version]}" "$architecture" "$port" "$partitions" "$((port + 1))" >"$out/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 300); do curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/plaintext" && break; sleep 0.05; done

@@ -38,7 +38,7 @@ for round in $(seq "$rounds"); do
     architecture=${list[(k + round - 1) % ${#list[@]}]}
     port=$((5700 + round * 10 + k))
     env=()
-    [[ $architecture != partitioned-transport ]] || env=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
+    [[ $architecture != partitioned-transport* ]] || env=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
     env "${env[@]}" "$app" "$architecture" "$port" "$(nproc)" >/dev/null 2>&1 &
     server=$!
     for _ in $(seq 300); do curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/plaintext" && break; sleep 0.05; done

@@ -5,7 +5,8 @@
 #
 # Usage: bash benchmarks/profile.sh ARCHITECTURE [--scenario plaintext|pipelined|json] [--duration S] [--top N]
 #                                   [--call-graph] [--out FILE] [--no-build]
-#   ARCHITECTURE  kestrel, partitioned-single, partitioned-single-pool, partitioned-free, partitioned-transport
+#   ARCHITECTURE  kestrel, partitioned-single, partitioned-single-pool, partitioned-free, partitioned-transport,
+#                 partitioned-transport-pool
 #   --scenario    what wrk sends (default pipelined: 16 requests in flight per connection, 64 connections)
 #   --duration    seconds sampled, after 3 s of warm-up (default 6)
 #   --call-graph  record call stacks too (perf record -g), for `perf report --children`

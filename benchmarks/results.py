@@ -295,7 +295,8 @@ def markdown(rows, meta):
         "of waking the thread. **partitioned-transport-pool** is `partitioned-transport` with the same setting.",
         "- **nginx** serves `return 200 \"Hello, World!\"` with `worker_processes` = partitions and `reuseport`, "
         "plaintext only.",
-        "- **partitioned-transport** runs with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, as the transport's "
+        "- **partitioned-transport** (and `partitioned-transport-pool`, `partitioned-dedicated`) runs with "
+        "`DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, as the transport's "
         "documentation advises (socket completions go straight to the partition's thread); the other .NET "
         "architectures run with the defaults (the design notes measured no gain from it for plain Kestrel).",
         "- **processes**: N independent Kestrel processes with default runtime settings (Server GC, thread pool sized "

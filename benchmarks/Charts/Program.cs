@@ -47,11 +47,11 @@ internal sealed record Row(string Architecture, string Scenario, double Rps, dou
 /// <summary>Grouped bar charts: one group per scenario, one bar (and colour) per architecture.</summary>
 internal static class Chart
 {
-    private static readonly string[] s_architectures = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "partitioned-dedicated", "nginx"];
+    private static readonly string[] s_architectures = ["kestrel", "processes", "partitioned-single", "partitioned-single-pool", "partitioned-free", "partitioned-transport", "partitioned-transport-pool", "partitioned-dedicated", "nginx"];
     private static readonly string[] s_scenarios = ["plaintext", "pipelined", "json", "cpu", "keyed", "io", "blocking-mix", "starvation", "http2", "db", "fortunes"];
     private static readonly Color[] s_colors =
     [
-        Color.FromHex("#4E79A7"), Color.FromHex("#F28E2B"), Color.FromHex("#E15759"), Color.FromHex("#FF9DA7"), Color.FromHex("#76B7B2"), Color.FromHex("#B07AA1"), Color.FromHex("#EDC948"), Color.FromHex("#59A14F"),
+        Color.FromHex("#4E79A7"), Color.FromHex("#F28E2B"), Color.FromHex("#E15759"), Color.FromHex("#FF9DA7"), Color.FromHex("#76B7B2"), Color.FromHex("#B07AA1"), Color.FromHex("#D4A6C8"), Color.FromHex("#EDC948"), Color.FromHex("#59A14F"),
     ];
 
     public static Plot Grouped(IReadOnlyList<Row> rows, string title, string yLabel, Func<Row, double?> value, Func<Row, (double? Low, double? High)?> range, Func<double, string> label)

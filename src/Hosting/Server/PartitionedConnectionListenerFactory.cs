@@ -9,8 +9,9 @@ namespace PartitionedHosting.Server;
 /// <summary>
 /// Decorates the server's transport so that each accepted connection is assigned a partition by the configured
 /// <see cref="IConnectionDistributionPolicy"/>, before the server reads a byte of it. The partition is
-/// set on the connection as its <see cref="IPartitionFeature"/>, which every request of the connection (and every
-/// HTTP/2 stream) sees in <c>HttpContext.Features</c>; it is kept for the connection's lifetime. With
+/// set on the connection as its <see cref="IPartitionFeature"/> (a <see cref="ConnectionPartition"/>, which also names
+/// the instance serving the connection's HTTP/1.x request while it runs), which every request of the connection (and
+/// every HTTP/2 stream) sees in <c>HttpContext.Features</c>; it is kept for the connection's lifetime. With
 /// <c>Transport = Partitioned</c>, TCP end points are served by the partitioned transport instead.
 /// </summary>
 internal sealed class PartitionedConnectionListenerFactory(

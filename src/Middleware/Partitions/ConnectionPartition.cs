@@ -9,8 +9,10 @@ namespace PartitionedHosting.Partitions;
 /// </summary>
 /// <remarks>
 /// The next request of an HTTP/1.x connection starts only after the previous one ended (its <c>OnCompleted</c>
-/// callbacks, the last of which ends the naming, have run). The streams of an HTTP/2 connection run at once: each sets
-/// a feature of its own, and requests outside the partitions see the partition's current instance.
+/// callbacks have run; the partitioning middleware's, which ends the naming, runs last of those registered from the
+/// middleware on). Code that runs after it (<c>OnCompleted</c> callbacks registered before the middleware, the host's
+/// end of the request) sees the partition's current instance, as requests outside the partitions do. The streams of an
+/// HTTP/2 connection run at once: each sets a feature of its own.
 /// </remarks>
 internal sealed class ConnectionPartition(Partition partition) : IPartitionFeature
 {

@@ -5,7 +5,7 @@ namespace PartitionedHosting;
 /// </summary>
 /// <remarks>
 /// Inject it in request code (endpoint parameters, controller constructors, <c>InvokeAsync</c> parameters) to learn
-/// which partition runs the request; the same object is on <c>HttpContext.Features</c> as <see cref="IPartitionFeature"/>.
+/// which partition runs the request; <c>HttpContext.Features.Get&lt;IPartitionFeature&gt;().Partition</c> is the same object.
 /// </remarks>
 public interface IPartitionContext
 {
