@@ -13,6 +13,12 @@ if (args is ["--allocations", var architecture])
     return;
 }
 
+if (args is ["--kestrel-loop", var kestrelRequests, .. var only])
+{
+    await KestrelLoop.RunAsync(int.Parse(kestrelRequests, System.Globalization.CultureInfo.InvariantCulture), only.FirstOrDefault());
+    return;
+}
+
 if (args is ["--loop", var loopArchitecture, var count])
 {
     await RequestLoop.RunAsync(loopArchitecture, int.Parse(count, System.Globalization.CultureInfo.InvariantCulture));

@@ -25,14 +25,16 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     private TaskCompletionSource? _completion;
     private Task? _pipeline;
     private RateLimitLease? _lease;
+    private ConnectionPartition? _connection;
     private long _enqueuedAt;
     // Whether something else releases the request's admission (the partition following its response), or did.
     private bool _admissionReleased;
 
     public PartitionRequest() => _onPipelineCompleted = OnPipelineCompleted;
 
-    public Task Start(ObjectPool<PartitionRequest> pool, PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, RateLimitLease? lease)
+    public Task Start(ObjectPool<PartitionRequest> pool, PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, RateLimitLease? lease, ConnectionPartition? connection)
     {
+        _connection = connection;
         _pool = pool;
         _middleware = middleware;
         _context = context;
@@ -67,6 +69,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         _completion = null;
         _pipeline = null;
         _lease = null;
+        _connection = null;
         _admissionReleased = false;
         return true;
     }
@@ -86,7 +89,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
                 // From here the partition follows the request until its response completes, and releases its
                 // admission then (see RunInPartition).
                 _admissionReleased = true;
-                pipeline = _middleware!.RunInPartition(_context!, instance, _lease);
+                pipeline = _middleware!.RunInPartition(_context!, instance, _lease, _connection);
             }
         }
         catch (Exception ex)

@@ -73,28 +73,34 @@ internal sealed class PartitionedHostingMiddleware
             if (connection?.Partition != owner)
             {
                 context.Features.Set<IPartitionFeature>(partition);
+                connection = null;
             }
         }
         else if (connection is not { Partition: var connectionPartition } || connectionPartition.Runtime != _runtime)
         {
             partition = _runtime.SelectPartition(context);
             context.Features.Set<IPartitionFeature>(partition);
+            connection = null;
         }
         else if (!(partition = connectionPartition).IsAvailable)
         {
             // The connection's partition is stalled or unhealthy: this request goes elsewhere, the connection stays.
             partition = _runtime.AvailableFrom(partition);
             context.Features.Set<IPartitionFeature>(partition);
+            connection = null;
         }
 
+        // From here, connection is the one whose feature names the request's partition (none when the request has a
+        // feature of its own): passed along rather than looked up again, since a feature the server does not know
+        // costs it a search of every one it knows, then of the connection's.
         var admission = partition.AdmitAsync(context);
         return admission.IsCompletedSuccessfully
-            ? Dispatch(context, admission.Result)
-            : DispatchWhenAdmittedAsync(context, admission);
+            ? Dispatch(context, admission.Result, connection)
+            : DispatchWhenAdmittedAsync(context, admission, connection);
     }
 
     /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
-    internal Task RunInPartition(HttpContext context, PartitionInstance instance, RateLimitLease? lease, bool callbacksOffPartitionThreads = false)
+    internal Task RunInPartition(HttpContext context, PartitionInstance instance, RateLimitLease? lease, ConnectionPartition? connection, bool callbacksOffPartitionThreads = false)
     {
         // The instance follows the request until its response completes: first, so that its callback runs last.
         // Features by their type rather than Get<T>/Set<T>: a server's collection answers a type it knows with a few
@@ -106,7 +112,7 @@ internal sealed class PartitionedHostingMiddleware
 
         // The instance that serves the request (a recycle may make another one current meanwhile): named by the
         // connection's feature when the request runs in the connection's partition, else by a feature of its own.
-        if (features[typeof(IPartitionFeature)] is not ConnectionPartition connection || connection.Partition != instance.Owner || !request.TryServe(connection))
+        if (connection is null || connection.Partition != instance.Owner || !request.TryServe(connection))
         {
             features[typeof(IPartitionFeature)] = instance;
         }
@@ -148,7 +154,7 @@ internal sealed class PartitionedHostingMiddleware
         return request.EndOnFailure(pipeline);
     }
 
-    private Task Dispatch(HttpContext context, PartitionAdmission admission)
+    private Task Dispatch(HttpContext context, PartitionAdmission admission, ConnectionPartition? connection)
     {
         var instance = admission.Instance!;
         if (!admission.IsAdmitted)
@@ -160,20 +166,20 @@ internal sealed class PartitionedHostingMiddleware
         {
             if (!admission.RunsInline)
             {
-                return _requests.Get().Start(_requests, this, context, instance, admission.Lease);
+                return _requests.Get().Start(_requests, this, context, instance, admission.Lease, connection);
             }
 
             // Already on the partition's thread: no hop, but the partition's context must be current, so that the
             // request's awaits come back to this thread.
             using var scope = new SynchronizationContextScope(thread.Context);
-            return _runtime.Escapes is null ? RunHere(context, instance, admission) : RunHereInOwnExecutionContext(context, instance, admission);
+            return _runtime.Escapes is null ? RunHere(context, instance, admission, connection) : RunHereInOwnExecutionContext(context, instance, admission, connection);
         }
 
         // A free-threaded partition's request reached on a single-threaded partition's thread (a keyed request owned by
         // it, on a connection of the other with the Partitioned transport, or pipelined after one): not there.
         return PartitionThread.Current is null
-            ? RunHere(context, instance, admission)
-            : RunOnThreadPool(context, instance, admission);
+            ? RunHere(context, instance, admission, connection)
+            : RunOnThreadPool(context, instance, admission, connection);
     }
 
     /// <summary>An endpoint without partition reached on a partition's thread: on the thread pool, with no partition's context.</summary>
@@ -184,36 +190,36 @@ internal sealed class PartitionedHostingMiddleware
     /// on the single-threaded partition's thread it came from. A method of its own, so that other requests do not
     /// allocate the closure.
     /// </summary>
-    private Task RunOnThreadPool(HttpContext context, PartitionInstance instance, PartitionAdmission admission) =>
-        Task.Run(() => RunInPartition(context, instance, admission.Lease, callbacksOffPartitionThreads: true));
+    private Task RunOnThreadPool(HttpContext context, PartitionInstance instance, PartitionAdmission admission, ConnectionPartition? connection) =>
+        Task.Run(() => RunInPartition(context, instance, admission.Lease, connection, callbacksOffPartitionThreads: true));
 
     /// <summary>
     /// <see cref="RunHere"/> in an execution context of the request's own, so that the escape detector's marker does not
     /// stay in the server's (the request runs inline in the server's code).
     /// </summary>
-    private Task RunHereInOwnExecutionContext(HttpContext context, PartitionInstance instance, PartitionAdmission admission)
+    private Task RunHereInOwnExecutionContext(HttpContext context, PartitionInstance instance, PartitionAdmission admission, ConnectionPartition? connection)
     {
         if (ExecutionContext.Capture() is not { } executionContext)
         {
-            return RunHere(context, instance, admission);
+            return RunHere(context, instance, admission, connection);
         }
 
-        var run = new InlineRun(this, context, instance, admission);
+        var run = new InlineRun(this, context, instance, admission, connection);
         ExecutionContext.Run(executionContext, static r => ((InlineRun)r!).Run(), run);
         return run.Pipeline!;
     }
 
     /// <summary>Runs the rest of the pipeline on the calling thread.</summary>
-    private Task RunHere(HttpContext context, PartitionInstance instance, PartitionAdmission admission) =>
-        RunInPartition(context, instance, admission.Lease);
+    private Task RunHere(HttpContext context, PartitionInstance instance, PartitionAdmission admission, ConnectionPartition? connection) =>
+        RunInPartition(context, instance, admission.Lease, connection);
 
-    private async Task DispatchWhenAdmittedAsync(HttpContext context, ValueTask<PartitionAdmission> admission) =>
-        await Dispatch(context, await admission.ConfigureAwait(false)).ConfigureAwait(false);
+    private async Task DispatchWhenAdmittedAsync(HttpContext context, ValueTask<PartitionAdmission> admission, ConnectionPartition? connection) =>
+        await Dispatch(context, await admission.ConfigureAwait(false), connection).ConfigureAwait(false);
 
-    private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, PartitionAdmission admission)
+    private sealed class InlineRun(PartitionedHostingMiddleware middleware, HttpContext context, PartitionInstance instance, PartitionAdmission admission, ConnectionPartition? connection)
     {
         public Task? Pipeline { get; private set; }
 
-        public void Run() => Pipeline = middleware.RunHere(context, instance, admission);
+        public void Run() => Pipeline = middleware.RunHere(context, instance, admission, connection);
     }
 }
