@@ -99,7 +99,12 @@ internal sealed class PartitionedHostingMiddleware
             : DispatchWhenAdmittedAsync(context, admission, connection);
     }
 
-    /// <summary>Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.</summary>
+    /// <summary>
+    /// Runs the rest of the pipeline; called on the partition's thread for a single-threaded partition.
+    /// <c>connection</c> is the connection whose feature names the request's partition, or <see langword="null"/> when
+    /// the request has an <see cref="IPartitionFeature"/> of its own (chosen per request, by key, or elsewhere than the
+    /// connection's).
+    /// </summary>
     internal Task RunInPartition(HttpContext context, PartitionInstance instance, RateLimitLease? lease, ConnectionPartition? connection, bool callbacksOffPartitionThreads = false)
     {
         // The instance follows the request until its response completes: first, so that its callback runs last.
