@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -159,15 +160,24 @@ public sealed class ConnectionDistributionTests
         Assert.Equal([1], partitions);
     }
 
-    [Fact]
-    public async Task PartitionFeature_IsOnTheConnectionAndTheRequest()
+    [Theory]
+    [InlineData("FreeThreaded", "1.1")]
+    [InlineData("SingleThreaded", "1.1")]
+    [InlineData("FreeThreaded", "2.0")]
+    [InlineData("SingleThreaded", "2.0")]
+    public async Task PartitionFeature_NamesThePartitionServingTheRequest_FromTheConnectionForHttp1(string mode, string version)
     {
         await using var app = await KestrelTestApp.StartAsync(
-            Settings.Partitioned(2, "FreeThreaded"),
-            a => a.MapGet("/feature", (HttpContext context, IPartitionContext partition) =>
-                ReferenceEquals(context.Features.Get<IPartitionFeature>()?.Partition, partition) ? "same" : "different"));
-        using var client = app.CreateClient();
+            Settings.Partitioned(2, mode),
+            a => a.MapGet("/feature", (HttpContext context, IPartitionContext partition) => string.Join(' ',
+                ReferenceEquals(context.Features.Get<IPartitionFeature>()?.Partition, partition) ? "same" : "different",
+                // Kestrel lists the request's own features only: an HTTP/1.x request leaves it to its connection's.
+                context.Features.Any(feature => feature.Key == typeof(IPartitionFeature)) ? "own" : "connection's")),
+            protocols: version == "2.0" ? HttpProtocols.Http2 : HttpProtocols.Http1);
+        using var client = app.CreateClient(version: Version.Parse(version));
 
-        Assert.Equal("same", await client.GetStringAsync("/feature"));
+        var expected = version == "2.0" ? "same own" : "same connection's";
+        Assert.Equal(expected, await client.GetStringAsync("/feature"));
+        Assert.Equal(expected, await client.GetStringAsync("/feature"));
     }
 }
