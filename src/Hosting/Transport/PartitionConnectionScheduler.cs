@@ -6,7 +6,7 @@ namespace PartitionedHosting.Transport;
 /// <summary>
 /// The scheduler of a <see cref="PartitionSocketConnection"/>'s pipes: its partition's, so that parsing and requests run
 /// on the partition's thread, until the connection is found to carry HTTP/2 streams; the thread pool from then on (see
-/// <see cref="IConnectionSchedulingFeature"/>).
+/// <see cref="IConnectionScheduling"/>).
 /// </summary>
 /// <remarks>
 /// Continuations scheduled before the switch stay queued on the partition's thread, in order; one scheduled while it
@@ -17,9 +17,7 @@ internal sealed class PartitionConnectionScheduler(PipeScheduler partition) : Pi
 {
     private volatile bool _threadPool;
 
-    /// <summary>Whether the connection's pipes resume on the thread pool.</summary>
-    public bool UsesThreadPool => _threadPool;
-
+    /// <summary>The connection's pipes resume on the thread pool from now on.</summary>
     public void UseThreadPool() => _threadPool = true;
 
     public override void Schedule(Action<object?> action, object? state)

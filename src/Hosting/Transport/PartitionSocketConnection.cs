@@ -32,13 +32,13 @@ namespace PartitionedHosting.Transport;
 /// </remarks>
 internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionLifetimeFeature, IConnectionTransportFeature, IConnectionEndPointFeature,
-    IMemoryPoolFeature, IConnectionSchedulingFeature
+    IMemoryPoolFeature, IConnectionScheduling
 {
     private const int MinimumSegmentSize = 4096;
 
     // The features the connection itself implements: answered from it, without an entry per connection.
     private static readonly Type[] s_ownFeatures =
-        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature), typeof(IMemoryPoolFeature), typeof(IConnectionSchedulingFeature)];
+        [typeof(IConnectionIdFeature), typeof(IConnectionItemsFeature), typeof(IConnectionLifetimeFeature), typeof(IConnectionTransportFeature), typeof(IConnectionEndPointFeature), typeof(IMemoryPoolFeature)];
 
     private readonly Socket _socket;
     private readonly PartitionSocketConnectionSettings _settings;
@@ -81,19 +81,17 @@ internal sealed class PartitionSocketConnection : ConnectionContext, IDuplexPipe
         _reader = partition.Mode == ExecutionMode.SingleThreaded ? new PartitionInputReader(_input.Reader, partition) : _input.Reader;
 
         Features = new ConnectionFeatures(this, s_ownFeatures);
-        Features.Set<IPartitionFeature>(new ConnectionPartition(partition));
+        Features.Set<IPartitionFeature>(new ConnectionPartition(partition, this));
     }
 
     public override string ConnectionId { get; set; }
 
     /// <inheritdoc/>
+    /// <remarks>Called once, by the connection's <see cref="ConnectionPartition"/>.</remarks>
     public void LeavePartitionThread()
     {
-        if (!_scheduler.UsesThreadPool)
-        {
-            _scheduler.UseThreadPool();
-            PartitionedTransportLog.ConnectionLeftPartitionThread(_settings.Logger, ConnectionId);
-        }
+        _scheduler.UseThreadPool();
+        PartitionedTransportLog.ConnectionLeftPartitionThread(_settings.Logger, ConnectionId);
     }
 
     /// <summary>The listener's pool, for the server's own buffers of this connection (HTTP/2 frames, TLS), as Kestrel's transport gives.</summary>

@@ -42,13 +42,15 @@ internal sealed class PartitionedHostingMiddleware
 
     public Task InvokeAsync(HttpContext context)
     {
+        // Looked up once and passed along: a feature the server does not know costs it a search of every one it knows,
+        // then of the connection's.
+        var connection = context.Features[typeof(IPartitionFeature)] as ConnectionPartition;
         if (HttpProtocol.IsHttp2(context.Request.Protocol))
         {
-            // Kestrel queues each stream to the thread pool: the connection gains nothing from being read on its
-            // partition's thread (Partitioned transport), and its other streams would wait there behind whatever holds it.
-            // Its streams run at once: each names the instance serving it in a feature of its own.
-            ((IConnectionSchedulingFeature?)context.Features[typeof(IConnectionSchedulingFeature)])?.LeavePartitionThread();
-            (context.Features[typeof(IPartitionFeature)] as ConnectionPartition)?.SetMultiplexed();
+            // Its streams run at once: each names the instance serving it in a feature of its own. Kestrel queues each
+            // stream to the thread pool, so the connection gains nothing from being read on its partition's thread
+            // (Partitioned transport), and its other streams would wait there behind whatever holds it: it leaves.
+            connection?.SetMultiplexed();
         }
 
         // Health checks, diagnostics: outside every partition, so that they never wait behind one; and off a partition's
@@ -65,7 +67,6 @@ internal sealed class PartitionedHostingMiddleware
         }
 
         Partition partition;
-        var connection = context.Features[typeof(IPartitionFeature)] as ConnectionPartition;
         if (_keys.GuessKey(context) is { } key && _runtime.GetOwner(key) is { IsAvailable: true } owner)
         {
             // A keyed request starts on its key's owner: no move there and back when its endpoint runs.
@@ -91,8 +92,7 @@ internal sealed class PartitionedHostingMiddleware
         }
 
         // From here, connection is the one whose feature names the request's partition (none when the request has a
-        // feature of its own): passed along rather than looked up again, since a feature the server does not know
-        // costs it a search of every one it knows, then of the connection's.
+        // feature of its own).
         var admission = partition.AdmitAsync(context);
         return admission.IsCompletedSuccessfully
             ? Dispatch(context, admission.Result, connection)
@@ -117,7 +117,7 @@ internal sealed class PartitionedHostingMiddleware
 
         // The instance that serves the request (a recycle may make another one current meanwhile): named by the
         // connection's feature when the request runs in the connection's partition, else by a feature of its own.
-        if (connection is null || connection.Partition != instance.Owner || !request.TryServe(connection))
+        if (connection is null || !request.TryServe(connection))
         {
             features[typeof(IPartitionFeature)] = instance;
         }

@@ -83,20 +83,20 @@ public sealed class PartitionServicesTests
         var disposed = 0;
         await using var app = await KestrelTestApp.StartAsync(
             Settings.Partitioned(2, mode),
-            a => a.MapGet("/scoped", async (HttpContext context, IPartitionContext partition, SharedScoped first, SharedScoped second, LocalCounter local, IServiceScopeFactory scopes) =>
+            a => a.MapGet("/scoped", async (HttpContext context, IPartitionContext partition, DisposableScoped first, DisposableScoped second, LocalCounter local, IServiceScopeFactory scopes) =>
             {
                 await using var other = scopes.CreateAsyncScope();
                 return string.Join(' ',
                     ReferenceEquals(first, second),
-                    context.Items["before"] is not { } before || ReferenceEquals(before, first),
+                    context.Items["before"] is { } before ? ReferenceEquals(before, first) : !resolvedBeforePartitioning,
                     ReferenceEquals(local, partition.Services.GetRequiredService<LocalCounter>()),
-                    ReferenceEquals(other.ServiceProvider.GetRequiredService<SharedScoped>(), first),
+                    ReferenceEquals(other.ServiceProvider.GetRequiredService<DisposableScoped>(), first),
                     ReferenceEquals(other.ServiceProvider.GetRequiredService<LocalCounter>(), local));
             }),
             partition => partition.Services.AddSingleton<LocalCounter>(),
             builder =>
             {
-                builder.Services.AddScoped(_ => new SharedScoped(() => Interlocked.Increment(ref disposed)));
+                builder.Services.AddScoped(_ => new DisposableScoped(() => Interlocked.Increment(ref disposed)));
                 if (resolvedBeforePartitioning)
                 {
                     // Ahead of the partitioning middleware: the request's application scope exists before it runs.
@@ -208,22 +208,13 @@ public sealed class PartitionServicesTests
         }
     }
 
-    public sealed class SharedScoped(Action onDispose) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync()
-        {
-            onDispose();
-            return default;
-        }
-    }
-
     private sealed class ResolveBeforePartitioning : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
             app.Use((context, inner) =>
             {
-                context.Items["before"] = context.RequestServices.GetRequiredService<SharedScoped>();
+                context.Items["before"] = context.RequestServices.GetRequiredService<DisposableScoped>();
                 return inner(context);
             });
             next(app);
