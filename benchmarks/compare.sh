@@ -5,7 +5,8 @@
 #
 # Usage: bash benchmarks/compare.sh BASE-REVISION [options]
 #   --rounds R (5)  --duration S (5)  --warmup S (2)  --partitions N (processor count)
-#   --scenarios a,b,...      of plaintext,pipelined,json,keyed,http2 (default plaintext,json)
+#   --scenarios a,b,...      of plaintext,pipelined,json,keyed,http2,db,fortunes (default plaintext,json); db and
+#                            fortunes run against a PostgreSQL cluster of their own, as in run.sh (port 5499)
 #   --architectures a,b,...  of partitioned-single,partitioned-free,partitioned-transport (default all three),
 #                            or another of run.sh's partitioned ones (partitioned-single-pool, partitioned-transport-pool)
 # Prints one table row per scenario and architecture: medians of base and head as ratios to kestrel, and head / base,
@@ -32,12 +33,27 @@ missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 [[ ,$scenarios, != *,http2,* ]] || command -v h2load >/dev/null || missing+=(nghttp2-client)
 if ((${#missing[@]})); then apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; fi
+for scenario in ${scenarios//,/ }; do
+  [[ $scenario =~ ^(plaintext|pipelined|json|keyed|http2|db|fortunes)$ ]] || { echo "compare.sh: unknown scenario '$scenario'" >&2; exit 2; }
+done
 
 out=benchmarks/out/compare-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 worktree=$out/base
 git worktree add --detach -q "$worktree" "$base"
-trap 'git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
+db_dir=""
+cleanup() {
+  git worktree remove --force "$worktree" >/dev/null 2>&1 || true
+  if [[ -n $db_dir ]]; then bash benchmarks/postgres.sh stop "$db_dir" >/dev/null || true; rm -rf "$db_dir"; fi
+}
+trap cleanup EXIT
+if [[ ,$scenarios, == *,db,* || ,$scenarios, == *,fortunes,* ]]; then
+  # The same cluster and driver settings as run.sh's.
+  db_dir=$(mktemp -d /tmp/compare-postgres.XXXXXX)
+  BENCH_DB=$(bash benchmarks/postgres.sh start "$db_dir" 5499 | tail -1)
+  BENCH_DB_OPTIONS="Multiplexing=true;Write Coalescing Buffer Threshold Bytes=1000"
+  export BENCH_DB BENCH_DB_OPTIONS
+fi
 echo "Building $base and the working tree..." >&2
 dotnet build "$worktree/benchmarks/BenchApp" -c Release -v q -nologo >/dev/null
 dotnet build benchmarks/BenchApp -c Release -v q -nologo >/dev/null
