@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.ObjectPool;
@@ -10,7 +11,8 @@ namespace PartitionedHosting.Dispatch;
 /// <summary>
 /// A request on its way into a single-threaded partition: queued to the partition's thread, run there in the
 /// execution context of the server's thread (so <c>IHttpContextAccessor</c>, <c>Activity.Current</c> and logging
-/// scopes follow), and completed back to the server. Pooled: it is the only object of the hop itself.
+/// scopes follow), and completed back to the server. Pooled: the hop itself allocates only the <see cref="Task"/> the server
+/// awaits (72 B: a builder's task, where a <see cref="TaskCompletionSource"/> would add 24 B of its own).
 /// </summary>
 internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
 {
@@ -22,7 +24,8 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     private HttpContext? _context;
     private PartitionInstance? _instance;
     private ExecutionContext? _executionContext;
-    private TaskCompletionSource? _completion;
+    // The task the server awaits: completed, with no other object, when the request's pipeline has.
+    private AsyncTaskMethodBuilder _completion;
     private Task? _pipeline;
     private RateLimitLease? _lease;
     private ConnectionPartition? _connection;
@@ -42,9 +45,10 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         _lease = lease;
         _enqueuedAt = instance.MaxQueueWait is null && !instance.Runtime.Metrics.QueueWaitEnabled ? 0 : instance.Runtime.TimeProvider.GetTimestamp();
         _executionContext = ExecutionContext.Capture();
-        var completion = _completion = new TaskCompletionSource();
+        _completion = AsyncTaskMethodBuilder.Create();
+        var completion = _completion.Task;
         instance.Thread!.Post(this);
-        return completion.Task;
+        return completion;
     }
 
     public void Execute()
@@ -66,7 +70,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         _context = null;
         _instance = null;
         _executionContext = null;
-        _completion = null;
+        _completion = default;
         _pipeline = null;
         _lease = null;
         _connection = null;
@@ -157,7 +161,7 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
 
     private void Complete(Task pipeline)
     {
-        var completion = _completion!;
+        var completion = _completion;
         var instance = _instance!;
         var lease = _lease;
         var released = _admissionReleased;
@@ -171,6 +175,20 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         // at once instead of being queued to the thread pool; its own awaits then resume on the thread pool, and
         // the callbacks it runs (OnStarting, OnCompleted) come back through PartitionResponseFeature.
         using var scope = new SynchronizationContextScope(null);
-        completion.TrySetFromTask(pipeline);
+        if (pipeline.IsCompletedSuccessfully)
+        {
+            completion.SetResult();
+            return;
+        }
+
+        // The server sees what awaiting the pipeline would throw (its first exception, or the exception that canceled it).
+        try
+        {
+            pipeline.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            completion.SetException(ex);
+        }
     }
 }

@@ -39,4 +39,52 @@ public sealed class TestServerTests
         await app.Services.GetRequiredService<IPartitionManager>().RecycleAsync(0).WaitAsync(KestrelTestApp.Timeout);
         Assert.Equal(2, partition.Current.Generation);
     }
+
+    /// <summary>
+    /// The server sees a request's failure as the pipeline ended it, whether the request hopped into its partition
+    /// (single-threaded: the task the server awaits is completed from the partition's thread) or not: the same
+    /// exception object, and a cancellation as a cancellation.
+    /// </summary>
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task TheServer_SeesThePipelinesOwnException_AndItsCancellation(string mode)
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Configuration.AddInMemoryCollection(Settings.Partitioned(1, mode));
+        builder.AddPartitionedHosting();
+        await using var app = builder.Build();
+        var thrown = new List<Exception>();
+        app.MapGet("/fail", async Task () =>
+        {
+            await Task.Yield();
+            var error = new InvalidOperationException("boom");
+            lock (thrown)
+            {
+                thrown.Add(error);
+            }
+
+            throw error;
+        });
+        app.MapGet("/cancel", async Task () =>
+        {
+            await Task.Yield();
+            var canceled = new OperationCanceledException("gone");
+            lock (thrown)
+            {
+                thrown.Add(canceled);
+            }
+
+            throw canceled;
+        });
+        await app.StartAsync();
+        var server = app.GetTestServer();
+
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => server.SendAsync(context => context.Request.Path = "/fail").WaitAsync(KestrelTestApp.Timeout));
+        var canceled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => server.SendAsync(context => context.Request.Path = "/cancel").WaitAsync(KestrelTestApp.Timeout));
+
+        Assert.Same(thrown[0], failed);
+        Assert.Same(thrown[1], canceled);
+    }
 }
