@@ -6,7 +6,8 @@
 # Usage: bash benchmarks/profile.sh ARCHITECTURE [--scenario plaintext|pipelined|json] [--duration S] [--top N]
 #                                   [--call-graph] [--out FILE] [--no-build]
 #   ARCHITECTURE  kestrel, partitioned-single, partitioned-single-pool, partitioned-free, partitioned-transport,
-#                 partitioned-transport-pool
+#                 partitioned-transport-pool, partitioned-dedicated (the last three with inline socket completions,
+#                 DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1, as run.sh runs them)
 #   --scenario    what wrk sends (default pipelined: 16 requests in flight per connection, 64 connections)
 #   --duration    seconds sampled, after 3 s of warm-up (default 6)
 #   --call-graph  record call stacks too (perf record -g), for `perf report --children`
@@ -46,7 +47,9 @@ mkdir -p "$(dirname "$out")"
 
 $build && dotnet build benchmarks/BenchApp -c Release -v q -nologo >/dev/null
 # The perf map names JIT-compiled methods; without W^X, the code perf sees is the code the map names.
-DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
+inline=()
+[[ $architecture != partitioned-transport* && $architecture != partitioned-dedicated ]] || inline=(DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1)
+env "${inline[@]}" DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 \
   benchmarks/BenchApp/bin/Release/net10.0/BenchApp "$architecture" "$port" 2 >"$out.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
