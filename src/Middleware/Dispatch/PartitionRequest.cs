@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.Http;
@@ -24,7 +25,8 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
     private HttpContext? _context;
     private PartitionInstance? _instance;
     private ExecutionContext? _executionContext;
-    // The task the server awaits: completed, with no other object, when the request's pipeline has.
+    // The task the server awaits: completed, with no other object, when the request's pipeline has. Never readonly: its
+    // Task property creates the task in the field itself.
     private AsyncTaskMethodBuilder _completion;
     private Task? _pipeline;
     private RateLimitLease? _lease;
@@ -178,17 +180,33 @@ internal sealed class PartitionRequest : IRedirectableWorkItem, IResettable
         if (pipeline.IsCompletedSuccessfully)
         {
             completion.SetResult();
-            return;
+        }
+        else
+        {
+            completion.SetException(Failure(pipeline));
+        }
+    }
+
+    /// <summary>What awaiting the failed <paramref name="pipeline"/> would throw: its first exception, or the one that canceled it.</summary>
+    private static Exception Failure(Task pipeline)
+    {
+        Debug.Assert(pipeline.IsCompleted && !pipeline.IsCompletedSuccessfully);
+        if (pipeline.IsFaulted)
+        {
+            return pipeline.Exception!.InnerExceptions[0];
         }
 
-        // The server sees what awaiting the pipeline would throw (its first exception, or the exception that canceled it).
+        // Only awaiting a canceled task gives its exception back. Returned, not completed from the catch block: the
+        // server's continuation runs inline in the completion.
         try
         {
             pipeline.GetAwaiter().GetResult();
         }
-        catch (Exception ex)
+        catch (OperationCanceledException canceled)
         {
-            completion.SetException(ex);
+            return canceled;
         }
+
+        return new TaskCanceledException(pipeline);
     }
 }

@@ -43,7 +43,8 @@ public sealed class TestServerTests
     /// <summary>
     /// The server sees a request's failure as the pipeline ended it, whether the request hopped into its partition
     /// (single-threaded: the task the server awaits is completed from the partition's thread) or not: the same
-    /// exception object, and a cancellation as a cancellation.
+    /// exception object, for a cancellation the one that canceled it. (TestServer passes any failure on as an exception,
+    /// so whether the server's task is canceled or faulted is not seen here.)
     /// </summary>
     [Theory]
     [InlineData("SingleThreaded")]
