@@ -16,8 +16,11 @@ namespace PartitionedHosting.Affinity;
 /// request starts. The affinity dispatcher still checks the real endpoint's key and moves the request if the guess
 /// was wrong.
 /// </remarks>
-internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions<PartitionedHostingOptions> options)
+internal sealed class PartitionKeyCatalog(IOptions<PartitionedHostingOptions> options, EndpointDataSource? endpoints = null)
 {
+    // An application without routing (no AddRouting: an empty builder with middleware only) has no endpoints to key.
+    private readonly EndpointDataSource _endpoints = endpoints ?? new DefaultEndpointDataSource();
+
     [ThreadStatic]
     private static RouteValueDictionary? t_values;
 
@@ -105,7 +108,7 @@ internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions
         var byFirstSegment = new Dictionary<string, List<KeyedRoute>>(StringComparer.OrdinalIgnoreCase);
         var others = new List<KeyedRoute>();
         var order = 0;
-        foreach (var endpoint in endpoints.Endpoints)
+        foreach (var endpoint in _endpoints.Endpoints)
         {
             if (endpoint is RouteEndpoint route && GetKey(endpoint) is { } key && route.RoutePattern.RawText is not null)
             {
@@ -132,7 +135,7 @@ internal sealed class PartitionKeyCatalog(EndpointDataSource endpoints, IOptions
         _routes = built;
 
         // Endpoints added later (a dynamic data source) rebuild the table.
-        endpoints.GetChangeToken().RegisterChangeCallback(static c => ((PartitionKeyCatalog)c!)._routes = null, this);
+        _endpoints.GetChangeToken().RegisterChangeCallback(static c => ((PartitionKeyCatalog)c!)._routes = null, this);
         return built;
     }
 

@@ -11,8 +11,11 @@ namespace PartitionedHosting.Dispatch;
 /// before routing, so that the partitioning middleware can let it through without a partition: by exact path for
 /// patterns without parameters (a dictionary lookup), by template otherwise.
 /// </summary>
-internal sealed class UnpartitionedEndpoints(EndpointDataSource endpoints)
+internal sealed class UnpartitionedEndpoints(EndpointDataSource? endpoints = null)
 {
+    // An application without routing (no AddRouting: an empty builder with middleware only) has none.
+    private readonly EndpointDataSource _endpoints = endpoints ?? new DefaultEndpointDataSource();
+
     private volatile Routes? _routes;
 
     public bool Matches(HttpContext context)
@@ -47,7 +50,7 @@ internal sealed class UnpartitionedEndpoints(EndpointDataSource endpoints)
     {
         var literal = new Dictionary<string, FrozenSet<string>?>(StringComparer.OrdinalIgnoreCase);
         var templates = new List<(TemplateMatcher, FrozenSet<string>?)>();
-        foreach (var endpoint in endpoints.Endpoints)
+        foreach (var endpoint in _endpoints.Endpoints)
         {
             if (endpoint is not RouteEndpoint { RoutePattern: var pattern } || endpoint.Metadata.GetMetadata<WithoutPartitionAttribute>() is null)
             {
@@ -71,7 +74,7 @@ internal sealed class UnpartitionedEndpoints(EndpointDataSource endpoints)
         _routes = routes;
 
         // Endpoints added later (a dynamic data source) rebuild the table.
-        endpoints.GetChangeToken().RegisterChangeCallback(static u => ((UnpartitionedEndpoints)u!)._routes = null, this);
+        _endpoints.GetChangeToken().RegisterChangeCallback(static u => ((UnpartitionedEndpoints)u!)._routes = null, this);
         return routes;
     }
 

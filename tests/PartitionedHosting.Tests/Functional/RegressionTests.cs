@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using PartitionedHosting.Partitions;
@@ -114,5 +117,39 @@ public sealed class RegressionTests
         }
 
         return count;
+    }
+
+    /// <summary>
+    /// An application without routing (<c>WebApplication.CreateEmptyBuilder</c>, middleware only) starts and serves
+    /// partitioned: the partitioning middleware reads the endpoints when there are some, and needs none.
+    /// </summary>
+    [Theory]
+    [InlineData("SingleThreaded", "Kestrel")]
+    [InlineData("SingleThreaded", "Partitioned")]
+    [InlineData("FreeThreaded", "Kestrel")]
+    public async Task AnApplicationWithoutRouting_StartsAndServesPartitioned(string mode, string transport)
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, 0));
+        builder.Configuration.AddInMemoryCollection(Settings.Partitioned(2, mode));
+        builder.Configuration["PartitionedHosting:Transport"] = transport;
+        builder.AddPartitionedHosting();
+        await using var app = builder.Build();
+        app.Run(context => context.Response.WriteAsync(context.RequestServices.GetRequiredService<IPartitionContext>().Id.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        await app.StartAsync().WaitAsync(KestrelTestApp.Timeout);
+        try
+        {
+            var address = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+                .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.Single();
+            using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = KestrelTestApp.Timeout };
+
+            var index = await client.GetStringAsync("/anything");
+
+            Assert.Contains(index, new[] { "0", "1" });
+        }
+        finally
+        {
+            await app.StopAsync().WaitAsync(KestrelTestApp.Timeout);
+        }
     }
 }
