@@ -74,3 +74,14 @@ reports=("$artifacts"/results/*-report-github.md)
   done
 } >"$out"
 echo "Report written to $out" >&2
+# BenchmarkDotNet reports a benchmark that threw (in its setup or its body) with a Mean of NA, and exits 0: that is a
+# failure here. (Other columns may be NA legitimately, such as the error of a dry job's single run.)
+failed=$(awk -F'|' '
+  FNR == 1 { mean = 0 }
+  !mean { for (i = 1; i <= NF; i++) if ($i ~ /^[[:space:]]*Mean[[:space:]]*$/) mean = i; next }
+  { cell = $mean; gsub(/[*[:space:]]/, "", cell); if (cell == "NA") print FILENAME ": " $0 }' "${reports[@]}")
+if [[ -n $failed ]]; then
+  echo "$failed" >&2
+  echo "micro.sh: some benchmarks failed (NA in the report); their exceptions are in BenchmarkDotNet's output above" >&2
+  exit 1
+fi
