@@ -135,7 +135,7 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         Task<T> call;
         try
         {
-            call = instance.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(instance, work, cancellationToken), dequeues: instance.Thread is not null, cancellationToken);
+            call = instance.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(instance, work, cancellationToken), dequeues: instance.Thread is not null, cancellationToken, endsRequest: true);
         }
         catch
         {
@@ -143,28 +143,8 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             throw;
         }
 
-        call = call.IsCompleted ? Completed(call, instance) : AwaitAsync(call, instance);
-
         // The caller stops waiting when it cancels, even if the target partition is busy and has not started the work.
         return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
-    }
-
-    private static Task<T> Completed<T>(Task<T> call, PartitionInstance instance)
-    {
-        instance.OnRequestCompleted();
-        return call;
-    }
-
-    private static async Task<T> AwaitAsync<T>(Task<T> call, PartitionInstance instance)
-    {
-        try
-        {
-            return await call.ConfigureAwait(false);
-        }
-        finally
-        {
-            instance.OnRequestCompleted();
-        }
     }
 
     private sealed record Call<T>(PartitionInstance Partition, Func<IPartitionContext, CancellationToken, Task<T>> Work, CancellationToken CancellationToken)

@@ -134,18 +134,20 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     /// <summary>
     /// Runs <paramref name="work"/> in the partition, as <see cref="InvokeAsync(Func{object, Task}, object)"/> does,
     /// and returns its result. <paramref name="dequeues"/> says that the work is an admitted request holding a place
-    /// in the queue, which it gives up when it starts.
+    /// in the queue, which it gives up when it starts; <paramref name="endsRequest"/>, that the work is an admitted
+    /// request the instance ends (<see cref="OnRequestCompleted()"/>) when the work has completed, before the returned
+    /// task completes.
     /// </summary>
-    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default)
+    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default, bool endsRequest = false)
     {
+        Task<T> task;
         if (Thread is null)
         {
-            return PartitionThread.Current is null && PartitionFlow.Current is null
+            task = PartitionThread.Current is null && PartitionFlow.Current is null
                 ? Invoke(work, state)
                 : RunOnThreadPool(work, state, cancellationToken);
         }
-
-        if (Thread.IsCurrent)
+        else if (Thread.IsCurrent)
         {
             if (dequeues)
             {
@@ -155,12 +157,36 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
             // Possibly reached with no synchronization context (the server's code continuing inline after a
             // request): restore it so that the work's awaits come back here.
             using var scope = new SynchronizationContextScope(Thread.Context);
-            return Invoke(work, state);
+            task = Invoke(work, state);
+        }
+        else
+        {
+            // The call ends the request itself, on this partition's thread: a continuation of the caller's that did,
+            // off a context it did not capture, would be queued to the thread pool and cost the caller a second wake-up.
+            var call = new PartitionCall<T>(this, work, state, dequeues, endsRequest, cancellationToken);
+            Thread.Post(call);
+            return call.Task;
         }
 
-        var call = new PartitionCall<T>(this, work, state, dequeues, cancellationToken);
-        Thread.Post(call);
-        return call.Task;
+        return !endsRequest ? task : task.IsCompleted ? EndRequest(task) : EndRequestWhenDoneAsync(task);
+    }
+
+    private Task<T> EndRequest<T>(Task<T> work)
+    {
+        OnRequestCompleted();
+        return work;
+    }
+
+    private async Task<T> EndRequestWhenDoneAsync<T>(Task<T> work)
+    {
+        try
+        {
+            return await work.ConfigureAwait(false);
+        }
+        finally
+        {
+            OnRequestCompleted();
+        }
     }
 
     /// <summary>
@@ -210,7 +236,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     /// that same context; a caller that awaits with its own partition's context gets a post straight back to it, and
     /// one without a context is queued to the thread pool. That saves a thread pool hop per cross-partition call.
     /// </remarks>
-    private sealed class PartitionCall<T>(PartitionInstance instance, Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken)
+    private sealed class PartitionCall<T>(PartitionInstance instance, Func<object, Task<T>> work, object state, bool dequeues, bool endsRequest, CancellationToken cancellationToken)
         : IPartitionWorkItem
     {
         private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
@@ -229,6 +255,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
 
             if (cancellationToken.IsCancellationRequested)
             {
+                EndRequest();
                 _completion.TrySetCanceled(cancellationToken);
             }
             else if (_executionContext is null)
@@ -252,6 +279,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
             var task = Invoke(work, state);
             if (task.IsCompleted)
             {
+                EndRequest();
                 _completion.TrySetFromTask(task);
                 return;
             }
@@ -260,6 +288,18 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
             task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(Complete);
         }
 
-        private void Complete() => _completion.TrySetFromTask(_work!);
+        private void Complete()
+        {
+            EndRequest();
+            _completion.TrySetFromTask(_work!);
+        }
+
+        private void EndRequest()
+        {
+            if (endsRequest)
+            {
+                instance.OnRequestCompleted();
+            }
+        }
     }
 }

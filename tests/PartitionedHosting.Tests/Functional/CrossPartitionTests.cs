@@ -135,4 +135,63 @@ public sealed class CrossPartitionTests
 
         Assert.Equal(["0 True", "1 True", "2 True"], results);
     }
+
+    /// <summary>
+    /// A call counts as a request of its target while it runs (a recycle's drain waits for it) and has ended by the time
+    /// its task completes: from outside the partitions, from another partition and from the target itself, for work
+    /// that completes at once and for work that waits, in both modes. A call cancelled while queued on a single-threaded
+    /// target ends too.
+    /// </summary>
+    [Theory]
+    [InlineData("SingleThreaded", "outside")]
+    [InlineData("SingleThreaded", "other")]
+    [InlineData("SingleThreaded", "same")]
+    [InlineData("FreeThreaded", "outside")]
+    [InlineData("FreeThreaded", "other")]
+    [InlineData("FreeThreaded", "same")]
+    public async Task ACall_IsARequestOfItsTarget_UntilItsTaskCompletes(string mode, string from)
+    {
+        await using var app = await KestrelTestApp.StartAsync(Settings.Partitioned(2, mode), _ => { });
+        var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
+        var target = app.Services.GetRequiredService<PartitionRuntime>().Partitions[1];
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        Task<int> Call(Func<IPartitionContext, CancellationToken, Task<int>> work) => from switch
+        {
+            "outside" => invoker.InvokeAsync(1, work),
+            "other" => invoker.InvokeAsync(0, (_, ct) => invoker.InvokeAsync(1, work, ct)),
+            _ => invoker.InvokeAsync(1, (_, ct) => invoker.InvokeAsync(1, work, ct)),
+        };
+
+        // Calls in flight on the target: the inner one, and the outer one when it calls from the target itself.
+        var inFlight = from == "same" ? 2 : 1;
+        var waiting = Call(async (partition, _) =>
+        {
+            await gate.Task;
+            return partition.Id;
+        });
+        await KestrelTestApp.WaitUntilAsync(() => target.ActiveRequests == inFlight, "the waiting call is counted on its target");
+        gate.SetResult();
+        Assert.Equal(1, await waiting.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal(0, target.ActiveRequests);
+
+        Assert.Equal(1, await Call((partition, _) => Task.FromResult(partition.Id)).WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal(0, target.ActiveRequests);
+
+        if (mode != "SingleThreaded")
+        {
+            return;
+        }
+
+        // Cancelled while it waits behind another call on a single-threaded target: it never starts, and still ends.
+        using var cancelled = new CancellationTokenSource();
+        using var hold = new ManualResetEventSlim();
+        var holding = invoker.InvokeAsync(1, (_, _) => Task.FromResult(hold.Wait(KestrelTestApp.Timeout) ? 1 : 0));
+        var queued = invoker.InvokeAsync(1, (_, _) => Task.FromResult(1), cancelled.Token);
+        await cancelled.CancelAsync();
+        hold.Set();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal(1, await holding.WaitAsync(KestrelTestApp.Timeout));
+        await KestrelTestApp.WaitUntilAsync(() => target.ActiveRequests == 0, "the cancelled call ends on its target");
+    }
 }
