@@ -213,7 +213,8 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     {
         try
         {
-            return work(state);
+            // A work that returns no task fails its call, rather than the partition's thread (where the caller would wait forever).
+            return work(state) ?? Task.FromException<T>(new InvalidOperationException("The work given to the partition returned no task (null)."));
         }
         catch (Exception ex)
         {

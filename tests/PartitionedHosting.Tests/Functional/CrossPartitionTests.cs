@@ -122,6 +122,10 @@ public sealed class CrossPartitionTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(KestrelTestApp.Timeout));
 
         Assert.Throws<ArgumentOutOfRangeException>(() => { _ = invoker.InvokeAsync(2, (_, _) => Task.FromResult(0)); });
+
+        // A work that returns no task fails its call instead of leaving the caller waiting.
+        var noTask = await Assert.ThrowsAsync<InvalidOperationException>(() => invoker.InvokeAsync<int>(1, (_, _) => null!).WaitAsync(KestrelTestApp.Timeout));
+        Assert.Contains("returned no task", noTask.Message);
     }
 
     [Fact]
