@@ -54,24 +54,8 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             }
         }
 
-        Task<T> call;
-        try
-        {
-            call = Invoke(owner, work, cancellationToken);
-        }
-        catch
-        {
-            slots.Exit(slot);
-            throw;
-        }
-
-        if (call.IsCompleted)
-        {
-            slots.Exit(slot);
-            return call;
-        }
-
-        return ExitWhenDoneAsync(call, slots, slot);
+        // Counted in the slot until the call ends, which exits it (on every path of Invoke).
+        return Invoke(owner, work, cancellationToken, slots, slot);
     }
 
     private async Task<T> AfterMoveAsync<T>(KeyMap.SlotMove move, int slot, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
@@ -82,18 +66,6 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         }
 
         return await InvokeForSlot(slot, work, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<T> ExitWhenDoneAsync<T>(Task<T> call, KeyMap.SlotTable slots, int slot)
-    {
-        try
-        {
-            return await call.ConfigureAwait(false);
-        }
-        finally
-        {
-            slots.Exit(slot);
-        }
     }
 
     public Task<T[]> InvokeAllAsync<T>(Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default)
@@ -111,44 +83,60 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
 
     /// <summary>
     /// Admits the call as a request of the partition (bounded by its queue, counted until it ends, so that a recycle's
-    /// drain waits for it), then runs it there.
+    /// drain waits for it), then runs it there. A keyed call counted in <paramref name="slot"/> of
+    /// <paramref name="slots"/> exits it when it ends, or at once when it does not run.
     /// </summary>
-    private static Task<T> Invoke<T>(Partition partition, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
+    private static Task<T> Invoke<T>(Partition partition, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken, KeyMap.SlotTable? slots = null, int slot = 0)
     {
         if (cancellationToken.IsCancellationRequested)
         {
+            slots?.Exit(slot);
             return Task.FromCanceled<T>(cancellationToken);
         }
 
         if (!partition.IsServing)
         {
+            slots?.Exit(slot);
             partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.Unavailable);
             return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: false));
         }
 
         if (!partition.TryAdmit(out var instance))
         {
+            slots?.Exit(slot);
             partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.QueueFull);
             return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
         }
 
-        Task<T> call;
+        var call = new Call<T>(instance, work, cancellationToken, slots, slot);
+        Task<T> task;
         try
         {
-            call = instance.InvokeAsync(static s => ((Call<T>)s).Run(), new Call<T>(instance, work, cancellationToken), dequeues: instance.Thread is not null, cancellationToken, endsRequest: true);
+            // The call ends (its admission, its slot) where its work completes: see PartitionInstance.InvokeAsync.
+            task = instance.InvokeAsync(Call<T>.RunWork, call, dequeues: instance.Thread is not null, cancellationToken, Call<T>.EndCall);
         }
         catch
         {
-            instance.OnRequestCompleted();
+            call.End();
             throw;
         }
 
         // The caller stops waiting when it cancels, even if the target partition is busy and has not started the work.
-        return cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 
-    private sealed record Call<T>(PartitionInstance Partition, Func<IPartitionContext, CancellationToken, Task<T>> Work, CancellationToken CancellationToken)
+    private sealed class Call<T>(PartitionInstance instance, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken, KeyMap.SlotTable? slots, int slot)
     {
-        public Task<T> Run() => Work(Partition, CancellationToken);
+        public static readonly Func<object, Task<T>> RunWork = static c => ((Call<T>)c).Run();
+        public static readonly Action<object> EndCall = static c => ((Call<T>)c).End();
+
+        public Task<T> Run() => work(instance, cancellationToken);
+
+        /// <summary>The call has ended: its admission is released and its key slot, if any, exited.</summary>
+        public void End()
+        {
+            instance.OnRequestCompleted();
+            slots?.Exit(slot);
+        }
     }
 }

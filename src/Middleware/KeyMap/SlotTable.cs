@@ -142,7 +142,10 @@ internal sealed class SlotTable
     }
 
     /// <summary>How much work counted in for the slots of <paramref name="move"/> is still running.</summary>
-    public int CountWorkInFlight(SlotMove move) => move.Slots.Sum(slot => Volatile.Read(ref _inFlight[slot]));
+    public int CountWorkInFlight(SlotMove move) => move.Slots.Sum(CountWorkInFlight);
+
+    /// <summary>How much work is counted in <paramref name="slot"/>.</summary>
+    public int CountWorkInFlight(int slot) => Volatile.Read(ref _inFlight[slot]);
 
     /// <summary>Ends <paramref name="move"/>: its slots now belong to <paramref name="owner"/> (its target, or its source when it failed).</summary>
     public void EndMove(SlotMove move, Partition owner, bool byHand)

@@ -134,11 +134,11 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     /// <summary>
     /// Runs <paramref name="work"/> in the partition, as <see cref="InvokeAsync(Func{object, Task}, object)"/> does,
     /// and returns its result. <paramref name="dequeues"/> says that the work is an admitted request holding a place
-    /// in the queue, which it gives up when it starts; <paramref name="endsRequest"/>, that the work is an admitted
-    /// request the instance ends (<see cref="OnRequestCompleted()"/>) when the work has completed, before the returned
-    /// task completes.
+    /// in the queue, which it gives up when it starts. <paramref name="ended"/>, when given, is called once with
+    /// <paramref name="state"/> when the work has completed, or was cancelled before it started, and before the
+    /// returned task completes: where a caller ends what the work held (its admission, its key slot).
     /// </summary>
-    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default, bool endsRequest = false)
+    public Task<T> InvokeAsync<T>(Func<object, Task<T>> work, object state, bool dequeues, CancellationToken cancellationToken = default, Action<object>? ended = null)
     {
         Task<T> task;
         if (Thread is null)
@@ -161,23 +161,28 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
         }
         else
         {
-            // The call ends the request itself, on this partition's thread: a continuation of the caller's that did,
-            // off a context it did not capture, would be queued to the thread pool and cost the caller a second wake-up.
-            var call = new PartitionCall<T>(this, work, state, dequeues, endsRequest, cancellationToken);
+            // The call runs its end itself, on this partition's thread: a continuation of the caller's that did, off a
+            // context it did not capture, would be queued to the thread pool and cost the caller a second wake-up.
+            var call = new PartitionCall<T>(this, work, state, dequeues, ended, cancellationToken);
             Thread.Post(call);
             return call.Task;
         }
 
-        return !endsRequest ? task : task.IsCompleted ? EndRequest(task) : EndRequestWhenDoneAsync(task);
+        if (ended is null)
+        {
+            return task;
+        }
+
+        if (task.IsCompleted)
+        {
+            ended(state);
+            return task;
+        }
+
+        return EndWhenDoneAsync(task, ended, state);
     }
 
-    private Task<T> EndRequest<T>(Task<T> work)
-    {
-        OnRequestCompleted();
-        return work;
-    }
-
-    private async Task<T> EndRequestWhenDoneAsync<T>(Task<T> work)
+    private static async Task<T> EndWhenDoneAsync<T>(Task<T> work, Action<object> ended, object state)
     {
         try
         {
@@ -185,7 +190,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
         }
         finally
         {
-            OnRequestCompleted();
+            ended(state);
         }
     }
 
@@ -237,7 +242,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
     /// that same context; a caller that awaits with its own partition's context gets a post straight back to it, and
     /// one without a context is queued to the thread pool. That saves a thread pool hop per cross-partition call.
     /// </remarks>
-    private sealed class PartitionCall<T>(PartitionInstance instance, Func<object, Task<T>> work, object state, bool dequeues, bool endsRequest, CancellationToken cancellationToken)
+    private sealed class PartitionCall<T>(PartitionInstance instance, Func<object, Task<T>> work, object state, bool dequeues, Action<object>? ended, CancellationToken cancellationToken)
         : IPartitionWorkItem
     {
         private static readonly ContextCallback s_run = static self => ((PartitionCall<T>)self!).Run();
@@ -256,7 +261,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
 
             if (cancellationToken.IsCancellationRequested)
             {
-                EndRequest();
+                ended?.Invoke(state);
                 _completion.TrySetCanceled(cancellationToken);
             }
             else if (_executionContext is null)
@@ -280,7 +285,7 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
             var task = Invoke(work, state);
             if (task.IsCompleted)
             {
-                EndRequest();
+                ended?.Invoke(state);
                 _completion.TrySetFromTask(task);
                 return;
             }
@@ -291,16 +296,8 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
 
         private void Complete()
         {
-            EndRequest();
+            ended?.Invoke(state);
             _completion.TrySetFromTask(_work!);
-        }
-
-        private void EndRequest()
-        {
-            if (endsRequest)
-            {
-                instance.OnRequestCompleted();
-            }
         }
     }
 }

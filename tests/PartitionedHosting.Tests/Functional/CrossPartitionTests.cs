@@ -198,4 +198,68 @@ public sealed class CrossPartitionTests
         Assert.Equal(1, await holding.WaitAsync(KestrelTestApp.Timeout));
         await KestrelTestApp.WaitUntilAsync(() => target.ActiveRequests == 0, "the cancelled call ends on its target");
     }
+
+    /// <summary>
+    /// A keyed call is counted in its key's slot (a move of the slot waits for it) until its work ends, which is before
+    /// its task completes; a call that does not run (cancelled while queued) leaves the slot too; and a caller that stops
+    /// waiting does not take the work out of the slot while it still runs.
+    /// </summary>
+    [Theory]
+    [InlineData("SingleThreaded")]
+    [InlineData("FreeThreaded")]
+    public async Task AKeyedCall_IsCountedInItsSlot_UntilItsWorkEnds(string mode)
+    {
+        await using var app = await KestrelTestApp.StartAsync(Settings.Partitioned(2, mode), _ => { });
+        var invoker = app.Services.GetRequiredService<IPartitionInvoker>();
+        var slots = app.Services.GetRequiredService<PartitionRuntime>().Slots;
+        const string key = "counted";
+        var slot = PartitionKeySlots.GetSlot(key);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var waiting = invoker.InvokeForKeyAsync(key, async (partition, _) =>
+        {
+            await gate.Task;
+            return partition.Id;
+        });
+        await KestrelTestApp.WaitUntilAsync(() => slots.CountWorkInFlight(slot) == 1, "the waiting call is counted in its slot");
+        gate.SetResult();
+        await waiting.WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(0, slots.CountWorkInFlight(slot));
+
+        await invoker.InvokeForKeyAsync(key, (partition, _) => Task.FromResult(partition.Id)).WaitAsync(KestrelTestApp.Timeout);
+        Assert.Equal(0, slots.CountWorkInFlight(slot));
+
+        // The caller stops waiting; the work still runs, and stays counted until it ends.
+        using var stop = new CancellationTokenSource();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var abandoned = invoker.InvokeForKeyAsync(key, async (_, _) =>
+        {
+            started.SetResult();
+            await release.Task;
+            return 0;
+        }, stop.Token);
+        await started.Task.WaitAsync(KestrelTestApp.Timeout);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal(1, slots.CountWorkInFlight(slot));
+        release.SetResult();
+        await KestrelTestApp.WaitUntilAsync(() => slots.CountWorkInFlight(slot) == 0, "the abandoned call's work ends and leaves its slot");
+
+        if (mode != "SingleThreaded")
+        {
+            return;
+        }
+
+        // Cancelled while it waits behind another call on its single-threaded owner: it never starts, and leaves the slot.
+        using var cancelled = new CancellationTokenSource();
+        using var hold = new ManualResetEventSlim();
+        var holding = invoker.InvokeForKeyAsync(key, (_, _) => Task.FromResult(hold.Wait(KestrelTestApp.Timeout) ? 1 : 0));
+        var queued = invoker.InvokeForKeyAsync(key, (_, _) => Task.FromResult(1), cancelled.Token);
+        await cancelled.CancelAsync();
+        hold.Set();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued.WaitAsync(KestrelTestApp.Timeout));
+        Assert.Equal(1, await holding.WaitAsync(KestrelTestApp.Timeout));
+        await KestrelTestApp.WaitUntilAsync(() => slots.CountWorkInFlight(slot) == 0, "the cancelled call leaves its slot");
+    }
 }
