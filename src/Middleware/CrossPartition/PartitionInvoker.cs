@@ -108,7 +108,7 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
             return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
         }
 
-        var call = new Call<T>(instance, work, cancellationToken, slots, slot);
+        var call = slots is null ? new Call<T>(instance, work, cancellationToken) : new SlotCall<T>(instance, work, cancellationToken, slots, slot);
         Task<T> task;
         try
         {
@@ -125,18 +125,25 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
         return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
     }
 
-    private sealed class Call<T>(PartitionInstance instance, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken, KeyMap.SlotTable? slots, int slot)
+    private class Call<T>(PartitionInstance instance, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken)
     {
         public static readonly Func<object, Task<T>> RunWork = static c => ((Call<T>)c).Run();
         public static readonly Action<object> EndCall = static c => ((Call<T>)c).End();
 
         public Task<T> Run() => work(instance, cancellationToken);
 
-        /// <summary>The call has ended: its admission is released and its key slot, if any, exited.</summary>
-        public void End()
+        /// <summary>The call has ended: its admission is released.</summary>
+        public virtual void End() => instance.OnRequestCompleted();
+    }
+
+    /// <summary>A keyed call, counted in its key's slot until it ends.</summary>
+    private sealed class SlotCall<T>(PartitionInstance instance, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken, KeyMap.SlotTable slots, int slot)
+        : Call<T>(instance, work, cancellationToken)
+    {
+        public override void End()
         {
-            instance.OnRequestCompleted();
-            slots?.Exit(slot);
+            base.End();
+            slots.Exit(slot);
         }
     }
 }
