@@ -39,7 +39,10 @@ public interface IPartitionInvoker
     /// <typeparam name="T">The work's result.</typeparam>
     /// <param name="key">A partition key.</param>
     /// <param name="work">The work; it receives the owner partition and <paramref name="cancellationToken"/>.</param>
-    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <param name="cancellationToken">
+    /// Cancels the call: the caller stops waiting at once. Work that already runs stays counted in the key's slot until
+    /// it ends (a move of the slot waits for it, at most the key map's handoff timeout), so it should pass the token on.
+    /// </param>
     /// <returns>The work's result.</returns>
     Task<T> InvokeForKeyAsync<T>(string key, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken = default);
 

@@ -88,32 +88,46 @@ internal sealed class PartitionInvoker(PartitionRuntime runtime) : IPartitionInv
     /// </summary>
     private static Task<T> Invoke<T>(Partition partition, Func<IPartitionContext, CancellationToken, Task<T>> work, CancellationToken cancellationToken, KeyMap.SlotTable? slots = null, int slot = 0)
     {
-        if (cancellationToken.IsCancellationRequested)
+        PartitionInstance? instance = null;
+        Task<T>? refused = null;
+        try
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                refused = Task.FromCanceled<T>(cancellationToken);
+            }
+            else if (!partition.IsServing)
+            {
+                partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.Unavailable);
+                refused = Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: false));
+            }
+            else if (!partition.TryAdmit(out instance))
+            {
+                partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.QueueFull);
+                refused = Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
+            }
+        }
+        catch
         {
             slots?.Exit(slot);
-            return Task.FromCanceled<T>(cancellationToken);
+            throw;
         }
 
-        if (!partition.IsServing)
+        if (refused is not null)
         {
+            // The call does not run: the slot is left at once.
             slots?.Exit(slot);
-            partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.Unavailable);
-            return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: false));
+            return refused;
         }
 
-        if (!partition.TryAdmit(out var instance))
-        {
-            slots?.Exit(slot);
-            partition.Runtime.Metrics.RequestRejected(partition.Id, Diagnostics.RejectionReasons.QueueFull);
-            return Task.FromException<T>(new PartitionUnavailableException(partition.Id, partition.State, queueFull: true));
-        }
-
-        var call = slots is null ? new Call<T>(instance, work, cancellationToken) : new SlotCall<T>(instance, work, cancellationToken, slots, slot);
+        // Admitted: every other outcome returned above.
+        var admitted = instance!;
+        var call = slots is null ? new Call<T>(admitted, work, cancellationToken) : new SlotCall<T>(admitted, work, cancellationToken, slots, slot);
         Task<T> task;
         try
         {
             // The call ends (its admission, its slot) where its work completes: see PartitionInstance.InvokeAsync.
-            task = instance.InvokeAsync(Call<T>.RunWork, call, dequeues: instance.Thread is not null, cancellationToken, Call<T>.EndCall);
+            task = admitted.InvokeAsync(Call<T>.RunWork, call, dequeues: admitted.Thread is not null, cancellationToken, Call<T>.EndCall);
         }
         catch
         {
