@@ -161,8 +161,9 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
         }
         else
         {
-            // The call runs its end itself, on this partition's thread: a continuation of the caller's that did, off a
-            // context it did not capture, would be queued to the thread pool and cost the caller a second wake-up.
+            // The call runs its end itself, where its work completes: a continuation of the caller's that did, resumed
+            // on this partition's thread off a context it did not capture, would be queued to the thread pool and cost
+            // the caller a second wake-up.
             var call = new PartitionCall<T>(this, work, state, dequeues, ended, cancellationToken);
             Thread.Post(call);
             return call.Task;
@@ -237,10 +238,13 @@ internal sealed partial class PartitionInstance : IPartitionContext, IPartitionF
 
     /// <summary>Work queued to the partition's thread, run in the caller's execution context.</summary>
     /// <remarks>
-    /// The completion does not force its continuations to the thread pool: it is set on the partition's thread, with
-    /// the partition's synchronization context current, where the runtime inlines only continuations that captured
-    /// that same context; a caller that awaits with its own partition's context gets a post straight back to it, and
-    /// one without a context is queued to the thread pool. That saves a thread pool hop per cross-partition call.
+    /// The completion does not force its continuations to the thread pool. Work that completes at once is completed on
+    /// the partition's thread, with the partition's synchronization context current, where the runtime inlines only
+    /// continuations that captured that same context: a caller that awaits with its own partition's context gets a post
+    /// straight back to it, and one without a context is queued to the thread pool. Work that completes later is
+    /// completed where the runtime resumes the call after it (the thread pool, since the call awaits it without a
+    /// context), and the caller's continuation runs there. Either way the call's end (<c>ended</c>) runs just before,
+    /// on the same thread: no continuation of the caller's sits in between to cost another hop.
     /// </remarks>
     private sealed class PartitionCall<T>(PartitionInstance instance, Func<object, Task<T>> work, object state, bool dequeues, Action<object>? ended, CancellationToken cancellationToken)
         : IPartitionWorkItem
